@@ -1,0 +1,12 @@
+//! Core types shared by every berth subsystem: error kinds, object ids, digests and image references.
+
+pub mod digest;
+pub mod error;
+pub mod id;
+pub mod reference;
+pub mod time;
+
+pub use digest::Digest;
+pub use error::{Classify, ErrorKind};
+pub use id::{generate_id, short_id};
+pub use reference::Reference;
