@@ -1,1 +1,6 @@
 //! placeholder
+
+/// Entry point of the `berth-runc` binary.
+pub fn main() -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}

@@ -1,1 +1,117 @@
-//! placeholder
+//! Layer and container-filesystem snapshots: image layers unpacked once and shared, a private writable layer per container (overlayfs, or vfs copies as a fallback).
+//!
+//! Lifecycle (the contract every implementation keeps):
+//! 1. `apply_layer(parent, tar)` unpacks one image layer (an uncompressed tar in Docker's
+//!    AUFS-whiteout format: `.wh.<name>` deletes `<name>`, `.wh..wh..opq` makes its directory
+//!    opaque) on top of the chain `parent`, and returns the layer's identity. Layers are
+//!    immutable once applied and addressed by their chain id
+//!    (`chain(L1)=diff(L1)`, `chain(L1..Ln)=sha256("<chain(L1..Ln-1)> <diff(Ln)>")`).
+//! 2. `prepare(key, parent)` creates an empty writable layer for a container over a chain.
+//! 3. `mount(key, target)` mounts the container filesystem at `target`; `unmount(target)` undoes it.
+//! 4. `changes(key)` / `diff_tar(key, out)` describe the container's writes (for `docker diff`
+//!    and `docker commit`); `usage(key)` sizes them.
+//! 5. `remove(key)` drops the writable layer; `remove_layer(chain)` drops an unused image layer.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use berth_core::Digest;
+
+/// What applying a layer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedLayer {
+    /// sha256 of the uncompressed tar stream that was applied (the image config's diff_id).
+    pub diff_id: Digest,
+    /// Chain id of the layer stack ending in this layer.
+    pub chain_id: Digest,
+    /// Bytes of file content this layer adds on disk.
+    pub size: u64,
+}
+
+/// One path a container changed, as `docker diff` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Absolute path inside the container, e.g. `/etc/foo`.
+    pub path: String,
+    /// What happened to it.
+    pub kind: ChangeKind,
+}
+
+/// Kind of change, numbered as the Engine API's `/containers/{id}/changes` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// 0 = "C": existed below and was modified (or is a directory containing changes).
+    Modified = 0,
+    /// 1 = "A": new in the container.
+    Added = 1,
+    /// 2 = "D": deleted by the container.
+    Deleted = 2,
+}
+
+/// Errors of the snapshot stores.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The named layer chain does not exist.
+    #[error("layer {0} does not exist")]
+    LayerNotFound(String),
+    /// The container snapshot does not exist.
+    #[error("snapshot {0} does not exist")]
+    SnapshotNotFound(String),
+    /// The container snapshot already exists.
+    #[error("snapshot {0} already exists")]
+    SnapshotExists(String),
+    /// A layer tar was malformed or tried to escape the layer root.
+    #[error("invalid layer archive: {0}")]
+    InvalidArchive(String),
+    /// An I/O error, with what we were doing.
+    #[error("{context}: {source}")]
+    Io {
+        /// What failed (path or operation).
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl berth_core::Classify for SnapshotError {
+    fn kind(&self) -> berth_core::ErrorKind {
+        use berth_core::ErrorKind;
+        match self {
+            SnapshotError::LayerNotFound(_) | SnapshotError::SnapshotNotFound(_) => ErrorKind::NotFound,
+            SnapshotError::SnapshotExists(_) => ErrorKind::Conflict,
+            SnapshotError::InvalidArchive(_) => ErrorKind::InvalidArgument,
+            SnapshotError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Result alias for snapshot operations.
+pub type Result<T> = std::result::Result<T, SnapshotError>;
+
+/// A store of image layers and container writable layers. See the module doc for the lifecycle.
+pub trait Snapshotter: Send + Sync {
+    /// Docker's name for this driver (`overlay2` or `vfs`), shown in `docker info`.
+    fn name(&self) -> &'static str;
+    /// Unpacks `layer` (uncompressed tar) over `parent`; idempotent if the chain already exists
+    /// (the tar is still read to the end and hashed).
+    fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer>;
+    /// Whether a layer chain has been applied.
+    fn has_layer(&self, chain_id: &Digest) -> bool;
+    /// Removes an image layer; the caller guarantees nothing uses it.
+    fn remove_layer(&self, chain_id: &Digest) -> Result<()>;
+    /// Creates the writable layer `key` over `parent` (None = empty rootfs).
+    fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<()>;
+    /// Mounts the container filesystem `key` at `target` (an existing directory).
+    fn mount(&self, key: &str, target: &Path) -> Result<()>;
+    /// Unmounts a filesystem mounted by `mount`; not an error if it is not mounted.
+    fn unmount(&self, target: &Path) -> Result<()>;
+    /// Removes the writable layer `key`; not an error if it does not exist.
+    fn remove(&self, key: &str) -> Result<()>;
+    /// The container's changes relative to its parent chain, sorted by path.
+    fn changes(&self, key: &str) -> Result<Vec<Change>>;
+    /// Writes the container's changes as a layer tar (AUFS whiteouts) to `out`.
+    fn diff_tar(&self, key: &str, out: &mut dyn Write) -> Result<()>;
+    /// Bytes used by the container's writable layer.
+    fn usage(&self, key: &str) -> Result<u64>;
+}

@@ -1,1 +1,1 @@
-//! The berth binaries are thin entry points into the library crates; this crate holds only them and the end-to-end tests.
+//! End-to-end tests of berth live in `tests/`; this library is empty on purpose.

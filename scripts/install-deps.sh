@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth needs to build, run and be tested. Idempotent.
+set -euo pipefail
+pkgs=(busybox-static libseccomp-dev libelf-dev pkg-config runc tini iptables jq)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
