@@ -78,7 +78,9 @@ impl berth_core::Classify for SnapshotError {
     fn kind(&self) -> berth_core::ErrorKind {
         use berth_core::ErrorKind;
         match self {
-            SnapshotError::LayerNotFound(_) | SnapshotError::SnapshotNotFound(_) => ErrorKind::NotFound,
+            SnapshotError::LayerNotFound(_) | SnapshotError::SnapshotNotFound(_) => {
+                ErrorKind::NotFound
+            }
             SnapshotError::SnapshotExists(_) => ErrorKind::Conflict,
             SnapshotError::InvalidArchive(_) => ErrorKind::InvalidArgument,
             SnapshotError::Io { .. } => ErrorKind::Internal,
@@ -114,4 +116,66 @@ pub trait Snapshotter: Send + Sync {
     fn diff_tar(&self, key: &str, out: &mut dyn Write) -> Result<()>;
     /// Bytes used by the container's writable layer.
     fn usage(&self, key: &str) -> Result<u64>;
+}
+
+mod overlay;
+mod unpack;
+mod vfs;
+
+pub use overlay::{OverlaySnapshotter, overlay_supported};
+pub use vfs::VfsSnapshotter;
+
+/// Chain id of a layer over `parent` (OCI image spec: `sha256(parent + " " + diff_id)`).
+pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let context = context.into();
+    move |source| SnapshotError::Io { context, source }
+}
+
+/// Bytes of regular files under `dir` (hard links counted once).
+fn dir_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() && (m.nlink() == 1 || seen.insert((m.dev(), m.ino()))) {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_oci_rule() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        assert_eq!(chain_id(None, &a), a);
+        let ab = chain_id(Some(&a), &b);
+        assert_eq!(ab, Digest::of(format!("{a} {b}").as_bytes()));
+        assert_ne!(ab, chain_id(Some(&b), &a));
+    }
 }

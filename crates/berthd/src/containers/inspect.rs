@@ -1,0 +1,352 @@
+//! What a container looks like from outside: the OCI bundle written at start, `docker inspect`'s
+//! JSON and `docker ps`'s summary.
+
+use std::path::{Path, PathBuf};
+
+use berth_oci::{NamespaceMode, Resources, SeccompMode, SpecInput};
+use serde_json::{Value, json};
+
+use super::{ContainerRecord, ContainerService};
+use crate::error::{ApiError, ApiResult};
+
+const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Host path of the init binary used for `--init` (Debian's static tini), if installed.
+pub fn init_binary() -> Option<PathBuf> {
+    ["/usr/bin/tini-static", "/usr/local/bin/docker-init", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Copies the host's resolv.conf without loopback resolvers (unreachable from a private netns),
+/// falling back to public ones as Docker does.
+fn resolv_conf(host_network: bool) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_network {
+        return host;
+    }
+    let mut out = String::new();
+    let mut has_ns = false;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if ns.starts_with("127.") || ns == "::1" {
+                continue;
+            }
+            has_ns = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !has_ns {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+fn bind(dest: &str, src: &Path, ro: bool) -> oci_spec::runtime::Mount {
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        opts.push("ro".into());
+    }
+    oci_spec::runtime::MountBuilder::default()
+        .destination(dest)
+        .typ("bind")
+        .source(src)
+        .options(opts)
+        .build()
+        .unwrap_or_default()
+}
+
+fn ns_mode(svc: &ContainerService, mode: &str) -> ApiResult<NamespaceMode> {
+    Ok(match mode {
+        "host" => NamespaceMode::Host,
+        m if m.starts_with("container:") => {
+            let other = svc.get(&m["container:".len()..])?;
+            let r = other.snapshot();
+            if !r.state.running {
+                return Err(ApiError::conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    r.id
+                )));
+            }
+            NamespaceMode::Path(PathBuf::from(format!("/proc/{}/ns/net", r.state.pid)))
+        }
+        _ => NamespaceMode::Private,
+    })
+}
+
+/// Writes config.json, hostname, hosts and resolv.conf into the container directory.
+pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -> ApiResult<()> {
+    let rootfs = dir.join("rootfs");
+    let hc = &rec.host_config;
+    let cfg = &rec.config;
+    let net_mode = hc.network_mode.clone().unwrap_or_default();
+    let host_net = net_mode == "host";
+    let hostname = if host_net {
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+    } else {
+        cfg.hostname.clone().unwrap_or_default()
+    };
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    let hosts = if host_net {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string())
+    } else {
+        let mut h = DEFAULT_HOSTS.to_string();
+        for extra in hc.extra_hosts.clone().unwrap_or_default() {
+            if let Some((name, ip)) = extra.split_once(':') {
+                h.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        h
+    };
+    std::fs::write(dir.join("hosts"), hosts)?;
+    std::fs::write(dir.join("resolv.conf"), resolv_conf(host_net))?;
+
+    let user = berth_oci::resolve_user(&rootfs, cfg.user.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let mut args = vec![rec.path.clone()];
+    args.extend(rec.args.iter().cloned());
+    let mut env = cfg.env.clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
+    }
+    if cfg.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let mut mounts = vec![
+        bind("/etc/resolv.conf", &dir.join("resolv.conf"), false),
+        bind("/etc/hostname", &dir.join("hostname"), false),
+        bind("/etc/hosts", &dir.join("hosts"), false),
+    ];
+    for (dest, opts) in hc.tmpfs.clone().unwrap_or_default() {
+        let mut o = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+        o.extend(opts.split(',').filter(|s| !s.is_empty()).map(String::from));
+        mounts.push(
+            oci_spec::runtime::MountBuilder::default()
+                .destination(dest)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(o)
+                .build()
+                .unwrap_or_default(),
+        );
+    }
+    let security_opt = hc.security_opt.clone().unwrap_or_default();
+    let mut seccomp = SeccompMode::Default;
+    let mut no_new_privileges = false;
+    for opt in &security_opt {
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        match k {
+            "no-new-privileges" => no_new_privileges = v.is_empty() || v == "true",
+            "seccomp" if v == "unconfined" => seccomp = SeccompMode::Unconfined,
+            "seccomp" => {
+                let json = std::fs::read_to_string(v).unwrap_or_else(|_| v.to_string());
+                seccomp = SeccompMode::Profile(json);
+            }
+            "apparmor" | "label" | "systempaths" => {}
+            _ => return Err(ApiError::invalid(format!("invalid --security-opt: {opt:?}"))),
+        }
+    }
+    let init = if hc.init.unwrap_or(false) {
+        Some(init_binary().ok_or_else(|| {
+            ApiError::internal("--init requested but no init binary (docker-init or tini-static) is installed")
+        })?)
+    } else {
+        None
+    };
+    let resources = Resources {
+        memory: hc.memory.filter(|m| *m > 0),
+        memory_swap: hc.memory_swap.filter(|m| *m != 0),
+        memory_reservation: hc.memory_reservation.filter(|m| *m > 0),
+        nano_cpus: hc.nano_cpus.filter(|n| *n > 0),
+        cpu_shares: hc.cpu_shares.filter(|n| *n > 0),
+        cpu_quota: hc.cpu_quota.filter(|n| *n > 0),
+        cpu_period: hc.cpu_period.filter(|n| *n > 0),
+        cpuset_cpus: hc.cpuset_cpus.clone().filter(|s| !s.is_empty()),
+        cpuset_mems: hc.cpuset_mems.clone().filter(|s| !s.is_empty()),
+        pids_limit: hc.pids_limit.filter(|n| *n != 0),
+        blkio_weight: hc.blkio_weight.filter(|n| *n > 0),
+        oom_kill_disable: hc.oom_kill_disable.unwrap_or(false),
+    };
+    let input = SpecInput {
+        id: rec.id.clone(),
+        rootfs: rootfs.clone(),
+        readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
+        args,
+        env,
+        cwd: cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+        user,
+        tty: cfg.tty.unwrap_or(false),
+        hostname,
+        domainname: cfg.domainname.clone().unwrap_or_default(),
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        no_new_privileges,
+        seccomp,
+        network: ns_mode(svc, &net_mode)?,
+        ipc: if hc.ipc_mode.as_deref() == Some("host") { NamespaceMode::Host } else { NamespaceMode::Private },
+        pid: if hc.pid_mode.as_deref() == Some("host") { NamespaceMode::Host } else { NamespaceMode::Private },
+        uts_host: hc.uts_mode.as_deref() == Some("host") || host_net,
+        cgroups_path: format!("{}/{}", svc.cfg.cgroup_parent(), rec.id),
+        resources,
+        mounts,
+        init,
+        sysctls: hc.sysctls.clone().unwrap_or_default().into_iter().collect(),
+        ulimits: hc
+            .ulimits
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| (u.name.unwrap_or_default(), u.soft.unwrap_or(0) as u64, u.hard.unwrap_or(0) as u64))
+            .collect(),
+        oom_score_adj: hc.oom_score_adj.map(|n| n as i32),
+        shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
+        ..Default::default()
+    };
+    let spec = berth_oci::build_spec(&input).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    let tmp = dir.join("config.json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join("config.json"))?;
+    Ok(())
+}
+
+impl ContainerService {
+    /// `docker inspect` JSON of a container.
+    pub fn inspect_json(&self, rec: &ContainerRecord, exec_ids: &[String], size: Option<(u64, u64)>) -> Value {
+        let dir = self.container_dir(&rec.id);
+        let p = |f: &str| dir.join(f).display().to_string();
+        let st = &rec.state;
+        let mut state = json!({
+            "Status": st.status, "Running": st.running, "Paused": st.paused, "Restarting": st.restarting,
+            "OOMKilled": st.oom_killed, "Dead": st.dead, "Pid": st.pid, "ExitCode": st.exit_code,
+            "Error": st.error, "StartedAt": st.started_at, "FinishedAt": st.finished_at
+        });
+        if let Some(h) = &st.health {
+            state["Health"] = json!({
+                "Status": h.status, "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|l| json!({"Start": l.start, "End": l.end, "ExitCode": l.exit_code, "Output": l.output})).collect::<Vec<_>>()
+            });
+        }
+        let mut v = json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.path,
+            "Args": rec.args,
+            "State": state,
+            "Image": rec.image,
+            "ResolvConfPath": p("resolv.conf"),
+            "HostnamePath": p("hostname"),
+            "HostsPath": p("hosts"),
+            "LogPath": rec.log_path,
+            "Name": rec.name,
+            "RestartCount": rec.restart_count,
+            "Driver": rec.driver,
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
+            "HostConfig": serde_json::to_value(&rec.host_config).unwrap_or(Value::Null),
+            "GraphDriver": {"Data": {"MergedDir": p("rootfs")}, "Name": rec.driver},
+        });
+        if let (Some((rw, root)), Value::Object(m)) = (size, &mut v) {
+            m.insert("SizeRw".into(), json!(rw));
+            m.insert("SizeRootFs".into(), json!(root));
+        }
+        if let Value::Object(m) = &mut v {
+            m.insert("Mounts".into(), json!([]));
+            m.insert("Config".into(), serde_json::to_value(&rec.config).unwrap_or(Value::Null));
+            m.insert("NetworkSettings".into(), network_settings(rec));
+        }
+        v
+    }
+
+    /// `docker ps` item.
+    pub fn summary_json(&self, rec: &ContainerRecord, size: Option<(u64, u64)>) -> Value {
+        let mut v = json!({
+            "Id": rec.id,
+            "Names": [rec.name],
+            "Image": rec.config.image.clone().unwrap_or_default(),
+            "ImageID": rec.image,
+            "Command": rec.command_line(),
+            "Created": chrono::DateTime::parse_from_rfc3339(&rec.created).map(|t| t.timestamp()).unwrap_or(0),
+            "Ports": [],
+        });
+        if let (Some((rw, root)), Value::Object(m)) = (size, &mut v) {
+            m.insert("SizeRw".into(), json!(rw));
+            m.insert("SizeRootFs".into(), json!(root));
+        }
+        if let Value::Object(m) = &mut v {
+            m.insert("Labels".into(), json!(rec.config.labels.clone().unwrap_or_default()));
+            m.insert("State".into(), json!(rec.state.status));
+            m.insert("Status".into(), json!(status_text(rec)));
+            let mode = rec.host_config.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "default".into());
+            m.insert("HostConfig".into(), json!({"NetworkMode": mode}));
+            let net_name = if mode == "default" { "none".to_string() } else { mode.clone() };
+            m.insert("NetworkSettings".into(), json!({"Networks": {net_name: endpoint_json()}}));
+            m.insert("Mounts".into(), json!([]));
+        }
+        v
+    }
+}
+
+fn endpoint_json() -> Value {
+    json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "",
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null
+    })
+}
+
+fn network_settings(rec: &ContainerRecord) -> Value {
+    let mode = rec.host_config.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "default".into());
+    let net_name = if mode == "default" { "none".to_string() } else { mode };
+    let sandbox = if rec.state.running { format!("/proc/{}/ns/net", rec.state.pid) } else { String::new() };
+    json!({
+        "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": sandbox, "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": {net_name: endpoint_json()}
+    })
+}
+
+/// `docker ps`'s STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created", ...
+pub fn status_text(rec: &ContainerRecord) -> String {
+    let now = chrono::Utc::now();
+    let since = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t).map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds()).unwrap_or(0)
+    };
+    let st = &rec.state;
+    if st.restarting {
+        return format!("Restarting ({}) {} ago", st.exit_code, berth_core::time::human_duration(since(&st.finished_at)));
+    }
+    if st.running {
+        let mut s = format!("Up {}", berth_core::time::human_duration(since(&st.started_at)));
+        if st.paused {
+            s.push_str(" (Paused)");
+        } else if let Some(h) = &st.health {
+            let hs = if h.status == "starting" { "health: starting".to_string() } else { h.status.clone() };
+            s.push_str(&format!(" ({hs})"));
+        }
+        return s;
+    }
+    if st.status == "removing" {
+        return "Removal In Progress".into();
+    }
+    if st.dead {
+        return "Dead".into();
+    }
+    if !rec.has_been_started || st.finished_at == berth_core::time::ZERO_TIME {
+        return "Created".into();
+    }
+    format!("Exited ({}) {} ago", st.exit_code, berth_core::time::human_duration(since(&st.finished_at)))
+}

@@ -1,0 +1,75 @@
+//! The Engine API routers, one module per resource, assembled in one place.
+
+pub mod containers;
+pub mod hijack;
+pub mod images;
+pub mod system;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::server::AppState;
+
+/// Docker's boolean query values: `1`/`true`/`True` are true, everything else false.
+pub fn qbool(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1") | Some("true") | Some("True") | Some("TRUE") | Some("yes"))
+}
+
+/// Every route berthd serves.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/events", get(system::events))
+        .route("/system/df", get(system::system_df))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/attach", post(hijack::attach))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(containers::stats))
+        .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/export", get(containers::export))
+        .route(
+            "/containers/{id}/archive",
+            get(containers::archive_get).head(containers::archive_head).put(containers::archive_put),
+        )
+        .route("/containers/{id}/exec", post(containers::exec_create))
+        .route("/exec/{id}/start", post(hijack::exec_start))
+        .route("/exec/{id}/resize", post(containers::exec_resize))
+        .route("/exec/{id}/json", get(containers::exec_inspect))
+        .route("/commit", post(images::commit))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route("/images/get", get(images::save_many))
+        .route("/images/prune", post(images::prune))
+        .route("/images/{*name}", get(images::by_name).delete(images::remove).post(images::by_name_post))
+        .route("/networks", get(containers::networks))
+        .route("/networks/prune", post(containers::networks_prune))
+        .route("/volumes", get(containers::volumes))
+        .route("/volumes/prune", post(containers::volumes_prune))
+        .route("/build/prune", post(containers::build_prune))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::server::common_headers))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::not_found(format!("page not found: {}", uri.path()))
+}
+
