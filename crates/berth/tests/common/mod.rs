@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe path");
     // target/<profile>/deps/<test> → target/<profile>
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// The real docker CLI.
@@ -27,7 +30,10 @@ pub fn prerequisites() -> Result<(), String> {
     }
     for b in ["berthd", "berth", "berth-shim"] {
         if !bin_dir().join(b).exists() {
-            return Err(format!("{} is not built (run `cargo build --workspace --bins`)", b));
+            return Err(format!(
+                "{} is not built (run `cargo build --workspace --bins`)",
+                b
+            ));
         }
     }
     if !Path::new(DOCKER).exists() {
@@ -61,7 +67,11 @@ impl Out {
     }
     /// Panics with the full output unless the exit code is 0.
     pub fn ok(self) -> Out {
-        assert_eq!(self.code, 0, "command failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed: stdout={:?} stderr={:?}",
+            self.stdout, self.stderr
+        );
         self
     }
     /// Trimmed stdout.
@@ -78,16 +88,28 @@ impl Daemon {
 
     /// Starts berthd with extra flags.
     pub fn start_with(extra: &[&str]) -> Daemon {
-        let dir = tempfile::Builder::new().prefix("berth-e2e").tempdir_in("/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         let sock = dir.path().join("berth.sock");
-        let mut d = Daemon { dir, sock, child: None, extra_args: extra.iter().map(|s| s.to_string()).collect() };
+        let mut d = Daemon {
+            dir,
+            sock,
+            child: None,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
         d.spawn();
         d
     }
 
     fn spawn(&mut self) {
         let root = self.dir.path();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("berthd.log")).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.join("berthd.log"))
+            .expect("log");
         std::fs::write(root.join("daemon.json"), "{}").expect("daemon.json");
         let child = Command::new(bin_dir().join("berthd"))
             .arg("--data-root")
@@ -121,7 +143,11 @@ impl Daemon {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "berthd did not start; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not start; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -154,7 +180,13 @@ impl Daemon {
     /// Runs the berth CLI with bytes on stdin.
     pub fn berth_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Out {
         let bin = bin_dir().join("berth");
-        run_cli(bin.to_str().unwrap_or("berth"), "BERTH_HOST", &self.host(), args, input)
+        run_cli(
+            bin.to_str().unwrap_or("berth"),
+            "BERTH_HOST",
+            &self.host(),
+            args,
+            input,
+        )
     }
 
     /// Kills berthd with SIGKILL (containers and shims stay).
@@ -174,8 +206,21 @@ impl Daemon {
     /// Builds a busybox image from the host's static busybox and imports it as `name`.
     pub fn make_busybox(&self, name: &str) {
         let tar = busybox_rootfs_tar(self.dir.path());
-        let out = self.docker(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap_or(""), name]);
-        assert_eq!(out.code, 0, "import failed: {} {}\n{}", out.stdout, out.stderr, self.log());
+        let out = self.docker(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().unwrap_or(""),
+            name,
+        ]);
+        assert_eq!(
+            out.code,
+            0,
+            "import failed: {} {}\n{}",
+            out.stdout,
+            out.stderr,
+            self.log()
+        );
     }
 
     /// Shim processes still alive for this daemon.
@@ -198,10 +243,18 @@ impl Daemon {
 
 fn run_cli(bin: &str, env: &str, host: &str, args: &[&str], input: Option<&[u8]>) -> Out {
     let mut cmd = Command::new(bin);
-    cmd.args(args).env(env, host).env("DOCKER_CONFIG", "/tmp/berth-e2e-docker-config");
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args)
+        .env(env, host)
+        .env("DOCKER_CONFIG", "/tmp/berth-e2e-docker-config");
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {bin}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {bin}: {e}"));
     if let Some(data) = input {
         let mut stdin = child.stdin.take().expect("stdin");
         let data = data.to_vec();
@@ -230,44 +283,65 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     if tar_path.exists() {
         return tar_path;
     }
-    let bb = ["/bin/busybox", "/usr/bin/busybox"].iter().find(|p| Path::new(p).exists()).expect("busybox-static installed");
-    let list = Command::new(bb).arg("--list").output().expect("busybox --list");
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static installed");
+    let list = Command::new(bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
     let f = std::fs::File::create(&tar_path).expect("tar file");
     let mut b = tar::Builder::new(f);
     let mut dir_hdr = |name: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(mode);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
         b.append_data(&mut h, name, std::io::empty()).expect("dir");
     };
-    for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev", "var", "home"] {
+    for d in [
+        "bin", "etc", "tmp", "root", "proc", "sys", "dev", "var", "home",
+    ] {
         dir_hdr(d, if d == "tmp" { 0o1777 } else { 0o755 });
     }
     drop(dir_hdr);
     let data = std::fs::read(bb).expect("read busybox");
     let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
     h.set_mode(0o755);
     h.set_size(data.len() as u64);
     h.set_mtime(1_700_000_000);
-    b.append_data(&mut h, "bin/busybox", data.as_slice()).expect("busybox");
+    b.append_data(&mut h, "bin/busybox", data.as_slice())
+        .expect("busybox");
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet == "busybox" || applet.is_empty() {
             continue;
         }
         let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_entry_type(tar::EntryType::Symlink);
         h.set_mode(0o777);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
-        b.append_link(&mut h, format!("bin/{applet}"), "busybox").expect("link");
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("link");
     }
     for (name, body) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        ),
         ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
     ] {
         let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mode(0o644);
         h.set_size(body.len() as u64);
         h.set_mtime(1_700_000_000);
@@ -286,7 +360,10 @@ impl Drop for Daemon {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -298,12 +375,19 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
         for pid in self.shim_pids() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         // Unmount anything left under our directory, deepest first.
         let prefix = self.dir.path().display().to_string();
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let mut ours: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&prefix)).collect();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
         ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in ours {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
