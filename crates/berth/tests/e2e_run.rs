@@ -53,4 +53,9 @@ fn run_exec_stop_rm_through_the_docker_cli() {
     d.docker(&["rm", "web"]).ok();
     let o = d.docker(&["ps", "-aq"]).ok();
     assert_eq!(o.out(), "");
+    // Our own CLI, same daemon, same result.
+    let o = d.berth(&["run", "--rm", "busybox", "echo", "via berth"]).ok();
+    assert_eq!(o.out(), "via berth");
+    let o = d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    assert_eq!(o.out(), "busybox:latest");
 }
