@@ -65,43 +65,8 @@ pub fn bytes_size(size: f64) -> String {
     custom_size(size, 4, 1024.0, &BINARY_UNITS)
 }
 
-/// go-units `HumanDuration` of a number of seconds.
-pub fn human_duration(secs: i64) -> String {
-    let secs = secs.max(0);
-    if secs < 1 {
-        return "Less than a second".into();
-    }
-    if secs == 1 {
-        return "1 second".into();
-    }
-    if secs < 60 {
-        return format!("{secs} seconds");
-    }
-    let minutes = secs / 60;
-    if minutes == 1 {
-        return "About a minute".into();
-    }
-    if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (secs as f64 / 3600.0 + 0.5) as i64;
-    if hours == 1 {
-        return "About an hour".into();
-    }
-    if hours < 48 {
-        return format!("{hours} hours");
-    }
-    if hours < 24 * 7 * 2 {
-        return format!("{} days", hours / 24);
-    }
-    if hours < 24 * 30 * 2 {
-        return format!("{} weeks", hours / 24 / 7);
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{} months", hours / 24 / 30);
-    }
-    format!("{} years", secs / 3600 / 24 / 365)
-}
+/// go-units `HumanDuration` of a number of seconds (shared with the daemon).
+pub use berth_core::time::human_duration;
 
 /// Parses go-units `RAMInBytes` (`512m`, `1g`, `1.5GB`, plain bytes) into bytes.
 pub fn parse_ram(s: &str) -> Result<i64> {

@@ -54,8 +54,12 @@ fn run_exec_stop_rm_through_the_docker_cli() {
     let o = d.docker(&["ps", "-aq"]).ok();
     assert_eq!(o.out(), "");
     // Our own CLI, same daemon, same result.
-    let o = d.berth(&["run", "--rm", "busybox", "echo", "via berth"]).ok();
+    let o = d
+        .berth(&["run", "--rm", "busybox", "echo", "via berth"])
+        .ok();
     assert_eq!(o.out(), "via berth");
-    let o = d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).ok();
+    let o = d
+        .berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .ok();
     assert_eq!(o.out(), "busybox:latest");
 }

@@ -29,7 +29,12 @@ pub struct PathStat {
 /// component is followed too unless `nofollow_last`).
 pub fn resolve_in_root(root: &Path, path: &str, nofollow_last: bool) -> ApiResult<PathBuf> {
     let mut parts: Vec<String> = Vec::new();
-    let mut todo: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(String::from).rev().collect();
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .rev()
+        .collect();
     let mut hops = 0;
     while let Some(part) = todo.pop() {
         match part.as_str() {
@@ -89,39 +94,65 @@ pub fn stat_path(root: &Path, path: &str) -> ApiResult<PathStat> {
     let m = std::fs::symlink_metadata(&p)
         .map_err(|_| ApiError::not_found(format!("Could not find the file {path} in container")))?;
     let link_target = if m.file_type().is_symlink() {
-        std::fs::read_link(&p).map(|t| t.display().to_string()).unwrap_or_default()
+        std::fs::read_link(&p)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default()
     } else {
         String::new()
     };
-    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
-    let mtime = m.modified().map(chrono::DateTime::<chrono::Utc>::from).map(|t| t.to_rfc3339()).unwrap_or_default();
-    Ok(PathStat { name, size: m.len() as i64, mode: go_mode(&m), mtime, link_target })
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let mtime = m
+        .modified()
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    Ok(PathStat {
+        name,
+        size: m.len() as i64,
+        mode: go_mode(&m),
+        mtime,
+        link_target,
+    })
 }
 
 /// Streams a tar of `root/rel`; entries are named under `rename` (or relative to root).
 pub fn tar_stream(root: PathBuf, rel: PathBuf, rename: Option<String>) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(64 * 1024),
+        };
         let mut b = tar::Builder::new(writer);
         b.follow_symlinks(false);
         let src = root.join(&rel);
         let res = if rel.as_os_str().is_empty() || rel == Path::new(".") {
             b.append_dir_all(".", &src)
         } else {
-            let name = rename.unwrap_or_else(|| rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let name = rename.unwrap_or_else(|| {
+                rel.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
             match std::fs::symlink_metadata(&src) {
                 Ok(m) if m.is_dir() => b.append_dir_all(&name, &src),
                 Ok(_) => b.append_path_with_name(&src, &name),
                 Err(e) => Err(e),
             }
         };
-        let res = res.and_then(|_| b.into_inner()).and_then(|mut w| w.flush_all());
+        let res = res
+            .and_then(|_| b.into_inner())
+            .and_then(|mut w| w.flush_all());
         if let Err(e) = res {
             let _ = tx.blocking_send(Err(e));
         }
     });
-    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }))
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|x| (x, rx))
+    }))
 }
 
 /// A blocking `Write` that forwards 64 KiB chunks to an async body channel.
@@ -133,7 +164,10 @@ pub struct ChannelWriter {
 impl ChannelWriter {
     /// Wraps a channel sender.
     pub fn new(tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) -> Self {
-        ChannelWriter { tx, buf: Vec::with_capacity(64 * 1024) }
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(64 * 1024),
+        }
     }
 
     /// Sends what is buffered.
@@ -142,7 +176,9 @@ impl ChannelWriter {
             let chunk = std::mem::take(&mut self.buf);
             self.tx
                 .blocking_send(Ok(bytes::Bytes::from(chunk)))
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away")
+                })?;
         }
         Ok(())
     }
@@ -169,7 +205,10 @@ where
 {
     let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(16);
     let task = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader { rx, cur: bytes::Bytes::new() };
+        let mut reader = ChannelReader {
+            rx,
+            cur: bytes::Bytes::new(),
+        };
         let res = f(&mut reader);
         // Drain so the sender never blocks on a reader that stopped early.
         drop(reader);
@@ -191,8 +230,16 @@ pub async fn extract_body(root: PathBuf, path: String, body: Body) -> ApiResult<
     let dest = resolve_in_root(&root, &path, false)?;
     match std::fs::metadata(&dest) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(ApiError::invalid(format!("extraction point is not a directory: {path}"))),
-        Err(_) => return Err(ApiError::not_found(format!("Could not find the file {path} in container"))),
+        Ok(_) => {
+            return Err(ApiError::invalid(format!(
+                "extraction point is not a directory: {path}"
+            )));
+        }
+        Err(_) => {
+            return Err(ApiError::not_found(format!(
+                "Could not find the file {path} in container"
+            )));
+        }
     }
     with_body_reader(body, move |reader| {
         let mut ar = tar::Archive::new(reader);
@@ -200,16 +247,29 @@ pub async fn extract_body(root: PathBuf, path: String, body: Body) -> ApiResult<
         ar.set_overwrite(true);
         for entry in ar.entries().map_err(|e| ApiError::invalid(e.to_string()))? {
             let mut entry = entry.map_err(|e| ApiError::invalid(e.to_string()))?;
-            let rel = entry.path().map_err(|e| ApiError::invalid(e.to_string()))?.into_owned();
+            let rel = entry
+                .path()
+                .map_err(|e| ApiError::invalid(e.to_string()))?
+                .into_owned();
             if rel.components().any(|c| matches!(c, Component::ParentDir)) {
-                return Err(ApiError::invalid(format!("invalid path in archive: {}", rel.display())));
+                return Err(ApiError::invalid(format!(
+                    "invalid path in archive: {}",
+                    rel.display()
+                )));
             }
             // Resolve the parent inside the root so symlinks in the container cannot redirect us.
-            let parent = rel.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let parent = rel
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let pdir = resolve_in_root(&dest, &parent, false)?;
             std::fs::create_dir_all(&pdir)?;
-            let Some(fname) = rel.file_name() else { continue };
-            entry.unpack(pdir.join(fname)).map_err(|e| ApiError::internal(e.to_string()))?;
+            let Some(fname) = rel.file_name() else {
+                continue;
+            };
+            entry
+                .unpack(pdir.join(fname))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         Ok(())
     })
@@ -247,9 +307,21 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
         std::os::unix::fs::symlink("../../../../etc", root.join("up")).unwrap();
-        assert_eq!(resolve_in_root(root, "/link/passwd", false).unwrap(), root.join("etc/passwd"));
-        assert_eq!(resolve_in_root(root, "/up", false).unwrap(), root.join("etc"));
-        assert_eq!(resolve_in_root(root, "/../../x", false).unwrap(), root.join("x"));
-        assert_eq!(resolve_in_root(root, "/link", true).unwrap(), root.join("link"));
+        assert_eq!(
+            resolve_in_root(root, "/link/passwd", false).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/up", false).unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/../../x", false).unwrap(),
+            root.join("x")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/link", true).unwrap(),
+            root.join("link")
+        );
     }
 }

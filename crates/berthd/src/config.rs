@@ -19,7 +19,11 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 
 /// berthd's command-line flags (dockerd's names).
 #[derive(Debug, clap::Parser)]
-#[command(name = "berthd", version, about = "berth daemon: serves the Docker Engine API")]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: serves the Docker Engine API"
+)]
 pub struct Flags {
     /// Root directory of persistent state.
     #[arg(long)]
@@ -122,24 +126,49 @@ pub struct DaemonConfig {
 impl DaemonConfig {
     /// Merges flags over the config file (flags win) and fills defaults.
     pub fn load(flags: Flags) -> anyhow::Result<Self> {
-        let file_path = flags.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+        let file_path = flags
+            .config_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
         let file: FileConfig = match std::fs::read(&file_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("unable to configure the daemon with file {}", file_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && flags.config_file.is_none() => FileConfig::default(),
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "unable to configure the daemon with file {}",
+                    file_path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && flags.config_file.is_none() => {
+                FileConfig::default()
+            }
             Err(e) => return Err(e).with_context(|| format!("reading {}", file_path.display())),
         };
-        let data_root = flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
-        let exec_root = flags.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT));
-        let mut hosts = if flags.hosts.is_empty() { file.hosts } else { flags.hosts };
+        let data_root = flags
+            .data_root
+            .or(file.data_root)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_ROOT));
+        let exec_root = flags
+            .exec_root
+            .or(file.exec_root)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_EXEC_ROOT));
+        let mut hosts = if flags.hosts.is_empty() {
+            file.hosts
+        } else {
+            flags.hosts
+        };
         if hosts.is_empty() {
             hosts.push(DEFAULT_HOST.to_string());
         }
-        let pidfile = flags.pidfile.or(file.pidfile).unwrap_or_else(|| exec_root.join("berthd.pid"));
+        let pidfile = flags
+            .pidfile
+            .or(file.pidfile)
+            .unwrap_or_else(|| exec_root.join("berthd.pid"));
         let log_level = if flags.debug || file.debug == Some(true) {
             "debug".to_string()
         } else {
-            flags.log_level.or(file.log_level).unwrap_or_else(|| "info".into())
+            flags
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into())
         };
         let bin_dir = std::env::current_exe()
             .ok()
@@ -167,7 +196,10 @@ impl DaemonConfig {
             anyhow::bail!("default runtime {default_runtime:?} is not a configured runtime");
         }
         let storage_driver = flags.storage_driver.or(file.storage_driver);
-        let log_driver = flags.log_driver.or(file.log_driver).unwrap_or_else(|| "json-file".into());
+        let log_driver = flags
+            .log_driver
+            .or(file.log_driver)
+            .unwrap_or_else(|| "json-file".into());
         let instance = instance_name(&data_root);
         Ok(DaemonConfig {
             data_root,
@@ -251,7 +283,13 @@ mod tests {
             r#"{"data-root":"/tmp/x","log-level":"warn","runtimes":{"myrt":{"path":"/bin/true"}}}"#,
         )
         .unwrap();
-        let flags = Flags::parse_from(["berthd", "--config-file", file.to_str().unwrap(), "--log-level", "debug"]);
+        let flags = Flags::parse_from([
+            "berthd",
+            "--config-file",
+            file.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ]);
         let cfg = DaemonConfig::load(flags).unwrap();
         assert_eq!(cfg.data_root, PathBuf::from("/tmp/x"));
         assert_eq!(cfg.log_level, "debug");

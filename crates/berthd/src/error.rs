@@ -21,7 +21,8 @@ impl ApiError {
     /// An error of a given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            status: StatusCode::from_u16(kind.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             message: message.into(),
         }
     }
@@ -60,7 +61,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(status = %self.status, "{}", self.message);
         }
-        (self.status, axum::Json(serde_json::json!({ "message": self.message }))).into_response()
+        (
+            self.status,
+            axum::Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
     }
 }
 

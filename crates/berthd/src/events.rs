@@ -37,7 +37,10 @@ impl Event {
         }
         v.insert("Type".into(), json!(self.kind));
         v.insert("Action".into(), json!(self.action));
-        v.insert("Actor".into(), json!({"ID": self.id, "Attributes": self.attributes}));
+        v.insert(
+            "Actor".into(),
+            json!({"ID": self.id, "Attributes": self.attributes}),
+        );
         v.insert("scope".into(), json!("local"));
         v.insert("time".into(), json!(self.time_nano / 1_000_000_000));
         v.insert("timeNano".into(), json!(self.time_nano));
@@ -61,13 +64,28 @@ impl EventBus {
     /// An empty bus.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(256);
-        EventBus { tx, history: Mutex::new(VecDeque::with_capacity(HISTORY)) }
+        EventBus {
+            tx,
+            history: Mutex::new(VecDeque::with_capacity(HISTORY)),
+        }
     }
 
     /// Publishes an event now.
-    pub fn publish(&self, kind: &'static str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
+    pub fn publish(
+        &self,
+        kind: &'static str,
+        action: &str,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
         let time_nano = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        let ev = Event { kind, action: action.to_string(), id: id.to_string(), attributes, time_nano };
+        let ev = Event {
+            kind,
+            action: action.to_string(),
+            id: id.to_string(),
+            attributes,
+            time_nano,
+        };
         if let Ok(mut h) = self.history.lock() {
             if h.len() == HISTORY {
                 h.pop_front();
@@ -115,6 +133,11 @@ mod tests {
         assert_eq!(j["Type"], "container");
         assert_eq!(j["Actor"]["Attributes"]["name"], "c1");
         let keys: Vec<_> = j.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys, ["status", "id", "from", "Type", "Action", "Actor", "scope", "time", "timeNano"]);
+        assert_eq!(
+            keys,
+            [
+                "status", "id", "from", "Type", "Action", "Actor", "scope", "time", "timeNano"
+            ]
+        );
     }
 }

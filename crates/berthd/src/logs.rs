@@ -61,7 +61,9 @@ fn frame(line: &str, o: &LogOptions) -> Option<Vec<u8>> {
         return None;
     }
     if o.since.is_some() || o.until.is_some() {
-        let t = chrono::DateTime::parse_from_rfc3339(&e.time).ok()?.timestamp_nanos_opt()?;
+        let t = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .ok()?
+            .timestamp_nanos_opt()?;
         if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t >= u) {
             return None;
         }
@@ -88,7 +90,9 @@ pub fn read_existing(path: &Path, o: &LogOptions) -> (Vec<Vec<u8>>, u64) {
     let mut lines: Vec<String> = Vec::new();
     let mut offset = 0;
     for f in log_files(path) {
-        let Ok(file) = std::fs::File::open(&f) else { continue };
+        let Ok(file) = std::fs::File::open(&f) else {
+            continue;
+        };
         let mut r = BufReader::new(file);
         let mut line = String::new();
         let mut pos = 0u64;
@@ -119,11 +123,19 @@ pub fn read_existing(path: &Path, o: &LogOptions) -> (Vec<Vec<u8>>, u64) {
 }
 
 /// Streams the log as Docker frames.
-pub fn stream(c: Arc<Container>, path: PathBuf, o: LogOptions) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
+pub fn stream(
+    c: Arc<Container>,
+    path: PathBuf,
+    o: LogOptions,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let (p2, o2) = (path.clone(), o.clone());
-        let Ok((chunks, mut offset)) = tokio::task::spawn_blocking(move || read_existing(&p2, &o2)).await else { return };
+        let Ok((chunks, mut offset)) =
+            tokio::task::spawn_blocking(move || read_existing(&p2, &o2)).await
+        else {
+            return;
+        };
         for ch in chunks {
             if tx.send(Ok(Bytes::from(ch))).await.is_err() {
                 return;
@@ -133,13 +145,17 @@ pub fn stream(c: Arc<Container>, path: PathBuf, o: LogOptions) -> futures_util::
             return;
         }
         let mut rx_state = c.wait_tx.subscribe();
-        let mut ino = std::fs::metadata(&path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+        let mut ino = std::fs::metadata(&path)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(0);
         loop {
             let running = rx_state.borrow().running;
             // Read what was appended since the last pass.
             let (p2, o2) = (path.clone(), o.clone());
             let res = tokio::task::spawn_blocking(move || read_from(&p2, offset, ino, &o2)).await;
-            let Ok((chunks, new_off, new_ino)) = res else { return };
+            let Ok((chunks, new_off, new_ino)) = res else {
+                return;
+            };
             offset = new_off;
             ino = new_ino;
             for ch in chunks {
@@ -159,15 +175,25 @@ pub fn stream(c: Arc<Container>, path: PathBuf, o: LogOptions) -> futures_util::
         }
     });
     use futures_util::StreamExt as _;
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed()
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+        .boxed()
 }
 
 fn read_from(path: &Path, offset: u64, ino: u64, o: &LogOptions) -> (Vec<Vec<u8>>, u64, u64) {
-    let Ok(mut f) = std::fs::File::open(path) else { return (Vec::new(), offset, ino) };
-    let meta_ino = f.metadata().map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return (Vec::new(), offset, ino);
+    };
+    let meta_ino = f
+        .metadata()
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap_or(0);
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     // Rotated (new inode) or truncated: start the new file from its beginning.
-    let start = if meta_ino != ino || len < offset { 0 } else { offset };
+    let start = if meta_ino != ino || len < offset {
+        0
+    } else {
+        offset
+    };
     if f.seek(SeekFrom::Start(start)).is_err() {
         return (Vec::new(), offset, ino);
     }
@@ -198,7 +224,11 @@ mod tests {
     use super::*;
 
     fn opts() -> LogOptions {
-        LogOptions { stdout: true, stderr: true, ..Default::default() }
+        LogOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -215,14 +245,33 @@ mod tests {
         assert_eq!(all.len(), 3);
         assert_eq!(&all[0][8..], b"old\n");
         assert_eq!(all[2][0], 2);
-        assert_eq!(u32::from_be_bytes([all[2][4], all[2][5], all[2][6], all[2][7]]), 4);
+        assert_eq!(
+            u32::from_be_bytes([all[2][4], all[2][5], all[2][6], all[2][7]]),
+            4
+        );
         assert!(off > 0);
-        let (tail, _) = read_existing(&p, &LogOptions { tail: Some(1), ..opts() });
+        let (tail, _) = read_existing(
+            &p,
+            &LogOptions {
+                tail: Some(1),
+                ..opts()
+            },
+        );
         assert_eq!(&tail[0][8..], b"err\n");
-        let (out_only, _) = read_existing(&p, &LogOptions { stderr: false, tty: true, timestamps: true, ..opts() });
+        let (out_only, _) = read_existing(
+            &p,
+            &LogOptions {
+                stderr: false,
+                tty: true,
+                timestamps: true,
+                ..opts()
+            },
+        );
         assert_eq!(out_only.len(), 2);
         assert_eq!(out_only[1], b"2026-01-01T00:00:01Z out\n");
-        let since = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:01.5Z").unwrap().timestamp_nanos_opt();
+        let since = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:01.5Z")
+            .unwrap()
+            .timestamp_nanos_opt();
         let (late, _) = read_existing(&p, &LogOptions { since, ..opts() });
         assert_eq!(late.len(), 1);
     }

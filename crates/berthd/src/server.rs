@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
+use axum::ServiceExt as _;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use berth_image::ImageStore;
 use berth_snapshot::Snapshotter;
-use axum::ServiceExt as _;
 
 use crate::config::DaemonConfig;
 use crate::containers::ContainerService;
@@ -54,11 +54,17 @@ impl AppState {
         std::fs::create_dir_all(&snap_root)?;
         let snap: Arc<dyn Snapshotter> = match cfg.storage_driver.as_deref() {
             Some("vfs") => Arc::new(berth_snapshot::VfsSnapshotter::new(&snap_root.join("vfs"))?),
-            Some("overlay2") | Some("overlay") => Arc::new(berth_snapshot::OverlaySnapshotter::new(&snap_root.join("overlay2"))?),
-            Some(other) => anyhow::bail!("error initializing graphdriver: driver not supported: {other}"),
+            Some("overlay2") | Some("overlay") => Arc::new(
+                berth_snapshot::OverlaySnapshotter::new(&snap_root.join("overlay2"))?,
+            ),
+            Some(other) => {
+                anyhow::bail!("error initializing graphdriver: driver not supported: {other}")
+            }
             None => {
                 if berth_snapshot::overlay_supported(&snap_root) {
-                    Arc::new(berth_snapshot::OverlaySnapshotter::new(&snap_root.join("overlay2"))?)
+                    Arc::new(berth_snapshot::OverlaySnapshotter::new(
+                        &snap_root.join("overlay2"),
+                    )?)
                 } else {
                     tracing::warn!("overlayfs is not supported here; falling back to vfs");
                     Arc::new(berth_snapshot::VfsSnapshotter::new(&snap_root.join("vfs"))?)
@@ -66,12 +72,28 @@ impl AppState {
             }
         };
         let db_path = cfg.data_root.join("berth.redb");
-        let db = Arc::new(redb::Database::create(&db_path).with_context(|| format!("opening {}", db_path.display()))?);
+        let db = Arc::new(
+            redb::Database::create(&db_path)
+                .with_context(|| format!("opening {}", db_path.display()))?,
+        );
         let images = Arc::new(ImageStore::open(&cfg.data_root, db.clone(), snap.clone())?);
         let events = Arc::new(EventBus::new());
-        let containers =
-            ContainerService::open(cfg.clone(), db, images.clone(), snap.clone(), events.clone()).await?;
-        Ok(AppState { cfg, images, snap, containers, events, started: Instant::now() })
+        let containers = ContainerService::open(
+            cfg.clone(),
+            db,
+            images.clone(),
+            snap.clone(),
+            events.clone(),
+        )
+        .await?;
+        Ok(AppState {
+            cfg,
+            images,
+            snap,
+            containers,
+            events,
+            started: Instant::now(),
+        })
     }
 }
 
@@ -91,8 +113,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             let svc = tower::util::MapRequest::new(app, strip_version);
             tasks.spawn(async move { axum::serve(listener, svc.into_make_service()).await });
         } else if let Some(addr) = host.strip_prefix("tcp://") {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on tcp://{addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on tcp://{addr}"))?;
             tracing::info!("API listening on tcp://{addr}");
             let svc = tower::util::MapRequest::new(app, strip_version);
             tasks.spawn(async move { axum::serve(listener, svc.into_make_service()).await });
@@ -123,9 +146,12 @@ fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing stale socket {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing stale socket {}", path.display()));
+        }
     }
-    let l = tokio::net::UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(l)
@@ -190,13 +216,28 @@ pub fn check_version(v: Option<RequestVersion>) -> Option<Response> {
     let RequestVersion(maj, min) = v?;
     let (min_maj, min_min) = (1, 24);
     if maj > 1 || (maj == 1 && min > MAX_ACCEPTED_MINOR) {
-        let msg = format!("client version {maj}.{min} is too new. Maximum supported API version is {API_VERSION}");
-        return Some((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"message": msg}))).into_response());
+        let msg = format!(
+            "client version {maj}.{min} is too new. Maximum supported API version is {API_VERSION}"
+        );
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"message": msg})),
+            )
+                .into_response(),
+        );
     }
     if maj < min_maj || (maj == min_maj && min < min_min) {
-        let msg =
-            format!("client version {maj}.{min} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version");
-        return Some((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"message": msg}))).into_response());
+        let msg = format!(
+            "client version {maj}.{min} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        );
+        return Some(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"message": msg})),
+            )
+                .into_response(),
+        );
     }
     None
 }
@@ -211,7 +252,10 @@ pub async fn common_headers(req: Request, next: axum::middleware::Next) -> Respo
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert("Server", HeaderValue::from_static(concat!("Docker/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        "Server",
+        HeaderValue::from_static(concat!("Docker/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
     resp
 }
 
@@ -224,7 +268,10 @@ mod tests {
 
     #[test]
     fn versions_are_split_from_paths() {
-        assert_eq!(split_version("/v1.41/containers/json"), (Some((1, 41)), "/containers/json"));
+        assert_eq!(
+            split_version("/v1.41/containers/json"),
+            (Some((1, 41)), "/containers/json")
+        );
         assert_eq!(split_version("/_ping"), (None, "/_ping"));
         assert_eq!(split_version("/v1.50"), (Some((1, 50)), "/"));
         assert_eq!(split_version("/volumes"), (None, "/volumes"));

@@ -50,7 +50,11 @@ pub fn cgroup_paths(svc: &ContainerService, id: &str) -> CgroupPaths {
         return CgroupPaths::V2(Path::new("/sys/fs/cgroup").join(rel));
     }
     let base = Path::new("/sys/fs/cgroup");
-    let cpu = ["cpu,cpuacct", "cpuacct,cpu", "cpuacct", "cpu"].iter().map(|c| base.join(c)).find(|p| p.exists()).unwrap_or_else(|| base.join("cpu"));
+    let cpu = ["cpu,cpuacct", "cpuacct,cpu", "cpuacct", "cpu"]
+        .iter()
+        .map(|c| base.join(c))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| base.join("cpu"));
     CgroupPaths::V1 {
         memory: base.join("memory").join(&rel),
         cpu: cpu.join(&rel),
@@ -63,17 +67,32 @@ fn system_cpu_usage() -> u64 {
     // Sum of /proc/stat cpu jiffies in nanoseconds (Docker's definition, USER_HZ = 100).
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let line = s.lines().next().unwrap_or("");
-    let jiffies: u64 = line.split_whitespace().skip(1).take(7).filter_map(|v| v.parse::<u64>().ok()).sum();
+    let jiffies: u64 = line
+        .split_whitespace()
+        .skip(1)
+        .take(7)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
     jiffies * 10_000_000
 }
 
 fn sample(paths: &CgroupPaths) -> Value {
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     match paths {
-        CgroupPaths::V1 { memory, cpu, pids, blkio: _ } => {
+        CgroupPaths::V1 {
+            memory,
+            cpu,
+            pids,
+            blkio: _,
+        } => {
             let usage = read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0);
             let limit = read_u64(&memory.join("memory.limit_in_bytes")).unwrap_or(0);
-            let stats: serde_json::Map<String, Value> = read_kv(&memory.join("memory.stat")).into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let stats: serde_json::Map<String, Value> = read_kv(&memory.join("memory.stat"))
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
             let total = read_u64(&cpu.join("cpuacct.usage")).unwrap_or(0);
             let percpu: Vec<u64> = std::fs::read_to_string(cpu.join("cpuacct.usage_percpu"))
                 .unwrap_or_default()
@@ -81,9 +100,19 @@ fn sample(paths: &CgroupPaths) -> Value {
                 .filter_map(|v| v.parse().ok())
                 .collect();
             let st = read_kv(&cpu.join("cpuacct.stat"));
-            let get = |k: &str| st.iter().find(|(n, _)| n == k).map(|(_, v)| *v * 10_000_000).unwrap_or(0);
+            let get = |k: &str| {
+                st.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| *v * 10_000_000)
+                    .unwrap_or(0)
+            };
             let thr = read_kv(&cpu.join("cpu.stat"));
-            let tget = |k: &str| thr.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or(0);
+            let tget = |k: &str| {
+                thr.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(0)
+            };
             json!({
                 "pids_stats": {"current": read_u64(&pids.join("pids.current")).unwrap_or(0)},
                 "cpu_stats": {"cpu_usage": {"total_usage": total, "percpu_usage": percpu, "usage_in_kernelmode": get("system"), "usage_in_usermode": get("user")},
@@ -94,12 +123,31 @@ fn sample(paths: &CgroupPaths) -> Value {
         }
         CgroupPaths::V2(dir) => {
             let usage = read_u64(&dir.join("memory.current")).unwrap_or(0);
-            let limit = std::fs::read_to_string(dir.join("memory.max")).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or_else(|| {
-                std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())).unwrap_or(0) * 1024
-            });
-            let stats: serde_json::Map<String, Value> = read_kv(&dir.join("memory.stat")).into_iter().map(|(k, v)| (k, json!(v))).collect();
+            let limit = std::fs::read_to_string(dir.join("memory.max"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| {
+                    std::fs::read_to_string("/proc/meminfo")
+                        .ok()
+                        .and_then(|s| {
+                            s.lines()
+                                .next()
+                                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                        })
+                        .unwrap_or(0)
+                        * 1024
+                });
+            let stats: serde_json::Map<String, Value> = read_kv(&dir.join("memory.stat"))
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
             let cpu = read_kv(&dir.join("cpu.stat"));
-            let get = |k: &str| cpu.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or(0);
+            let get = |k: &str| {
+                cpu.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(0)
+            };
             json!({
                 "pids_stats": {"current": read_u64(&dir.join("pids.current")).unwrap_or(0)},
                 "cpu_stats": {"cpu_usage": {"total_usage": get("usage_usec") * 1000, "usage_in_kernelmode": get("system_usec") * 1000, "usage_in_usermode": get("user_usec") * 1000},
@@ -114,7 +162,11 @@ fn sample(paths: &CgroupPaths) -> Value {
 fn stats_json(c: &Container, paths: &CgroupPaths, pre: &Value, running: bool) -> Value {
     let r = c.snapshot();
     let now = berth_core::time::rfc3339_nanos(chrono::Utc::now());
-    let cur = if running { sample(paths) } else { json!({"pids_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "memory_stats": {}}) };
+    let cur = if running {
+        sample(paths)
+    } else {
+        json!({"pids_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "memory_stats": {}})
+    };
     json!({
         "name": r.name,
         "id": r.id,
@@ -135,7 +187,12 @@ fn stats_json(c: &Container, paths: &CgroupPaths, pre: &Value, running: bool) ->
 
 /// The stats stream: one sample per second (or one, with `stream=false`: Docker then takes two
 /// samples a second apart so CPU percentages can be computed, unless `one-shot`).
-pub fn stream(svc: Arc<ContainerService>, c: Arc<Container>, stream: bool, one_shot: bool) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+pub fn stream(
+    svc: Arc<ContainerService>,
+    c: Arc<Container>,
+    stream: bool,
+    one_shot: bool,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let paths = cgroup_paths(&svc, &c.id);
@@ -164,18 +221,29 @@ pub fn stream(svc: Arc<ContainerService>, c: Arc<Container>, stream: bool, one_s
 }
 
 fn write_cg(p: &Path, v: &str) -> ApiResult<()> {
-    std::fs::write(p, v).map_err(|e| ApiError::internal(format!("Cannot update container: writing {}: {e}", p.display())))
+    std::fs::write(p, v).map_err(|e| {
+        ApiError::internal(format!(
+            "Cannot update container: writing {}: {e}",
+            p.display()
+        ))
+    })
 }
 
 /// `docker update`: new limits go to the live cgroup and the record; restart policy to the record.
-pub async fn update(svc: &Arc<ContainerService>, name_or_id: &str, req: berth_api::ContainerUpdateRequest) -> ApiResult<Vec<String>> {
+pub async fn update(
+    svc: &Arc<ContainerService>,
+    name_or_id: &str,
+    req: berth_api::ContainerUpdateRequest,
+) -> ApiResult<Vec<String>> {
     let c = svc.get(name_or_id)?;
     let r = c.snapshot();
     if let Some(p) = &req.restart_policy
         && r.host_config.auto_remove.unwrap_or(false)
         && !matches!(p.name.as_deref(), None | Some("") | Some("no"))
     {
-        return Err(ApiError::invalid("Cannot update container: Restart policy cannot be updated because AutoRemove is enabled for the container"));
+        return Err(ApiError::invalid(
+            "Cannot update container: Restart policy cannot be updated because AutoRemove is enabled for the container",
+        ));
     }
     let paths = cgroup_paths(svc, &c.id);
     let running = r.state.running;
@@ -187,12 +255,21 @@ pub async fn update(svc: &Arc<ContainerService>, name_or_id: &str, req: berth_ap
     };
     if running {
         match &paths {
-            CgroupPaths::V1 { memory, cpu, pids, .. } => {
+            CgroupPaths::V1 {
+                memory, cpu, pids, ..
+            } => {
                 if let Some(m) = req.memory.filter(|m| *m > 0) {
                     // The swap limit must never be below the memory limit; raise it first.
                     if memory.join("memory.memsw.limit_in_bytes").exists() {
                         let swap = req.memory_swap.filter(|s| *s != 0).unwrap_or(m * 2);
-                        let _ = std::fs::write(memory.join("memory.memsw.limit_in_bytes"), if swap < 0 { "-1".to_string() } else { swap.max(m).to_string() });
+                        let _ = std::fs::write(
+                            memory.join("memory.memsw.limit_in_bytes"),
+                            if swap < 0 {
+                                "-1".to_string()
+                            } else {
+                                swap.max(m).to_string()
+                            },
+                        );
                     }
                     write_cg(&memory.join("memory.limit_in_bytes"), &m.to_string())?;
                 }
@@ -204,7 +281,14 @@ pub async fn update(svc: &Arc<ContainerService>, name_or_id: &str, req: berth_ap
                     write_cg(&cpu.join("cpu.shares"), &s.to_string())?;
                 }
                 if let Some(p) = req.pids_limit.filter(|p| *p != 0) {
-                    write_cg(&pids.join("pids.max"), &if p < 0 { "max".to_string() } else { p.to_string() })?;
+                    write_cg(
+                        &pids.join("pids.max"),
+                        &if p < 0 {
+                            "max".to_string()
+                        } else {
+                            p.to_string()
+                        },
+                    )?;
                 }
             }
             CgroupPaths::V2(dir) => {
@@ -215,7 +299,14 @@ pub async fn update(svc: &Arc<ContainerService>, name_or_id: &str, req: berth_ap
                     write_cg(&dir.join("cpu.max"), &format!("{q} {period}"))?;
                 }
                 if let Some(p) = req.pids_limit.filter(|p| *p != 0) {
-                    write_cg(&dir.join("pids.max"), &if p < 0 { "max".to_string() } else { p.to_string() })?;
+                    write_cg(
+                        &dir.join("pids.max"),
+                        &if p < 0 {
+                            "max".to_string()
+                        } else {
+                            p.to_string()
+                        },
+                    )?;
                 }
             }
         }
@@ -250,6 +341,11 @@ pub async fn update(svc: &Arc<ContainerService>, name_or_id: &str, req: berth_ap
         }
     });
     svc.persist(&c)?;
-    svc.events.publish("container", "update", &c.id, crate::containers::lifecycle::attrs(&c.snapshot()));
+    svc.events.publish(
+        "container",
+        "update",
+        &c.id,
+        crate::containers::lifecycle::attrs(&c.snapshot()),
+    );
     Ok(Vec::new())
 }

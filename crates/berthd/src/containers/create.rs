@@ -83,26 +83,34 @@ pub fn merge_image_config(cfg: &mut ContainerConfig, img: &berth_image::RunConfi
 
 impl ContainerService {
     /// Creates a container; nothing is left behind on failure.
-    pub async fn create(self: &Arc<Self>, name: Option<&str>, req: ContainerCreateRequest) -> ApiResult<Created> {
+    pub async fn create(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        req: ContainerCreateRequest,
+    ) -> ApiResult<Created> {
         let mut cfg = req.config;
         let mut host = req.host_config.unwrap_or_default();
         let image_name = cfg.image.clone().unwrap_or_default();
         if image_name.is_empty() {
-            return Err(ApiError::invalid("config cannot be empty in order to create a container"));
+            return Err(ApiError::invalid(
+                "config cannot be empty in order to create a container",
+            ));
         }
         let images = self.images.clone();
         let lookup = image_name.clone();
-        let image = tokio::task::spawn_blocking(move || images.get(&lookup)).await?.map_err(|e| {
-            use berth_core::Classify;
-            if e.kind() == berth_core::ErrorKind::NotFound {
-                let shown = Reference::parse(&image_name)
-                    .map(|r| r.with_default_tag().familiar_string())
-                    .unwrap_or_else(|_| image_name.clone());
-                ApiError::not_found(format!("No such image: {shown}"))
-            } else {
-                ApiError::from_classified(e)
-            }
-        })?;
+        let image = tokio::task::spawn_blocking(move || images.get(&lookup))
+            .await?
+            .map_err(|e| {
+                use berth_core::Classify;
+                if e.kind() == berth_core::ErrorKind::NotFound {
+                    let shown = Reference::parse(&image_name)
+                        .map(|r| r.with_default_tag().familiar_string())
+                        .unwrap_or_else(|_| image_name.clone());
+                    ApiError::not_found(format!("No such image: {shown}"))
+                } else {
+                    ApiError::from_classified(e)
+                }
+            })?;
         let img_cfg = image.config.config.clone().unwrap_or_default();
         merge_image_config(&mut cfg, &img_cfg);
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
@@ -111,22 +119,36 @@ impl ContainerService {
             return Err(ApiError::invalid("No command specified"));
         }
         // Validate the host config before touching anything.
-        let runtime = host.runtime.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| self.cfg.default_runtime.clone());
+        let runtime = host
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| self.cfg.default_runtime.clone());
         if self.cfg.runtime_path(&runtime).is_none() {
-            return Err(ApiError::invalid(format!("Unknown runtime specified {runtime}")));
+            return Err(ApiError::invalid(format!(
+                "Unknown runtime specified {runtime}"
+            )));
         }
         host.runtime = Some(runtime.clone());
         let policy = host.restart_policy.clone().unwrap_or_default();
         let policy_name = policy.name.clone().unwrap_or_default();
         match policy_name.as_str() {
             "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
-            other => return Err(ApiError::invalid(format!("invalid restart policy '{other}'"))),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "invalid restart policy '{other}'"
+                )));
+            }
         }
         if policy_name != "on-failure" && policy.maximum_retry_count.unwrap_or(0) != 0 {
-            return Err(ApiError::invalid("maximum retry count cannot be used with restart policy 'always'"));
+            return Err(ApiError::invalid(
+                "maximum retry count cannot be used with restart policy 'always'",
+            ));
         }
         if host.auto_remove.unwrap_or(false) && !matches!(policy_name.as_str(), "" | "no") {
-            return Err(ApiError::invalid("can't create 'AutoRemove' container with restart policy"));
+            return Err(ApiError::invalid(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
         }
         if let Some(mode) = host.network_mode.as_deref() {
             match mode {
@@ -148,7 +170,9 @@ impl ContainerService {
                 "failed to create container: logger: no log driver named '{log_driver}' is registered"
             )));
         }
-        crate::containers::lifecycle::parse_signal(cfg.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        crate::containers::lifecycle::parse_signal(
+            cfg.stop_signal.as_deref().unwrap_or("SIGTERM"),
+        )?;
         let mut log_cfg = host.log_config.clone().unwrap_or_default();
         log_cfg.r#type = Some(log_driver.clone());
         if log_cfg.config.is_none() {
@@ -176,7 +200,11 @@ impl ContainerService {
         }
         cfg.image = Some(image_name.clone());
         let dir = self.container_dir(&id);
-        let log_path = if log_driver == "none" { String::new() } else { dir.join(format!("{id}-json.log")).display().to_string() };
+        let log_path = if log_driver == "none" {
+            String::new()
+        } else {
+            dir.join(format!("{id}-json.log")).display().to_string()
+        };
         let rec = ContainerRecord {
             id: id.clone(),
             name: format!("/{name}"),
@@ -240,8 +268,12 @@ impl ContainerService {
             self.cleanup_files(&id).await;
             return Err(e);
         }
-        self.events.publish("container", "create", &id, lifecycle::attrs(&c.snapshot()));
-        Ok(Created { id, warnings: Vec::new() })
+        self.events
+            .publish("container", "create", &id, lifecycle::attrs(&c.snapshot()));
+        Ok(Created {
+            id,
+            warnings: Vec::new(),
+        })
     }
 
     /// Removes a container's writable layer, bundle directory and shim state (best effort).

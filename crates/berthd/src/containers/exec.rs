@@ -98,39 +98,62 @@ impl ContainerService {
         let c = self.get(name_or_id)?;
         let r = c.snapshot();
         if !r.state.running || r.state.restarting {
-            return Err(ApiError::conflict(format!("Container {} is not running", r.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
         }
         if r.state.paused {
-            return Err(ApiError::conflict(format!("Container {} is paused, unpause the container before exec", r.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                r.id
+            )));
         }
         if spec.cmd.is_empty() {
             return Err(ApiError::invalid("No exec command specified"));
         }
         let id = berth_core::generate_id();
-        let inst = Arc::new(ExecInstance { id: id.clone(), container_id: r.id.clone(), spec, run: Mutex::new(ExecRun::default()) });
+        let inst = Arc::new(ExecInstance {
+            id: id.clone(),
+            container_id: r.id.clone(),
+            spec,
+            run: Mutex::new(ExecRun::default()),
+        });
         lock(&self.execs).insert(id.clone(), inst);
         lock(&c.exec_ids).push(id.clone());
         let mut a = attrs(&r);
         a.insert("execID".into(), id.clone());
-        self.events.publish("container", &format!("exec_create: {}", "exec"), &r.id, a);
+        self.events
+            .publish("container", &format!("exec_create: {}", "exec"), &r.id, a);
         Ok(id)
     }
 
     /// Looks an exec up.
     pub fn exec_get(&self, id: &str) -> ApiResult<Arc<ExecInstance>> {
-        lock(&self.execs).get(id).cloned().ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+        lock(&self.execs)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
     }
 
     /// The OCI process of an exec: the container's process with the exec's overrides.
     fn exec_process(&self, c: &Container, spec: &ExecSpec, tty: bool) -> ApiResult<Value> {
         let dir = self.container_dir(&c.id);
         let bytes = std::fs::read(dir.join("config.json"))?;
-        let full: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+        let full: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut p = full.get("process").cloned().unwrap_or_else(|| json!({}));
         p["args"] = json!(spec.cmd);
         p["terminal"] = json!(tty);
         if !spec.env.is_empty() {
-            let mut env: Vec<String> = p["env"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+            let mut env: Vec<String> = p["env"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
             for kv in &spec.env {
                 let key = kv.split('=').next().unwrap_or("");
                 env.retain(|e| e.split('=').next() != Some(key));
@@ -142,11 +165,13 @@ impl ContainerService {
             p["cwd"] = json!(spec.working_dir);
         }
         if !spec.user.is_empty() {
-            let u = berth_oci::resolve_user(&dir.join("rootfs"), &spec.user).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let u = berth_oci::resolve_user(&dir.join("rootfs"), &spec.user)
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
             p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
         }
         if spec.privileged {
-            let all = berth_oci::capabilities(&["ALL".to_string()], &[], true).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let all = berth_oci::capabilities(&["ALL".to_string()], &[], true)
+                .map_err(|e| ApiError::invalid(e.to_string()))?;
             p["capabilities"] = json!({"bounding": all, "effective": all, "permitted": all});
         }
         if let Some(obj) = p.as_object_mut() {
@@ -156,18 +181,28 @@ impl ContainerService {
     }
 
     /// Starts an exec. Returns its stream unless `detach`.
-    pub async fn exec_start(&self, id: &str, detach: bool, tty: Option<bool>) -> ApiResult<Option<tokio::net::UnixStream>> {
+    pub async fn exec_start(
+        &self,
+        id: &str,
+        detach: bool,
+        tty: Option<bool>,
+    ) -> ApiResult<Option<tokio::net::UnixStream>> {
         let inst = self.exec_get(id)?;
         {
             let mut run = lock(&inst.run);
             if run.started {
-                return Err(ApiError::conflict(format!("Error: Exec command {id} has already run")));
+                return Err(ApiError::conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
             }
             run.started = true;
         }
         let c = self.get(&inst.container_id)?;
         let r = c.snapshot();
-        let shim = c.shim().filter(|_| r.state.running).ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
+        let shim = c
+            .shim()
+            .filter(|_| r.state.running)
+            .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
         let tty = tty.unwrap_or(inst.spec.tty) || inst.spec.tty;
         let process = self.exec_process(&c, &inst.spec, tty)?;
         match shim.exec(id, &process, detach).await {
@@ -177,18 +212,27 @@ impl ContainerService {
                 run.pid = pid as i64;
                 let mut a = attrs(&r);
                 a.insert("execID".into(), id.to_string());
-                self.events.publish("container", "exec_start: exec", &r.id, a);
+                self.events
+                    .publish("container", "exec_start: exec", &r.id, a);
                 Ok(stream)
             }
             Err(e) => {
                 let msg = e.to_string();
-                let code = if msg.contains("executable file not found") || msg.contains("no such file or directory") { 127 } else { 126 };
+                let code = if msg.contains("executable file not found")
+                    || msg.contains("no such file or directory")
+                {
+                    127
+                } else {
+                    126
+                };
                 let mut run = lock(&inst.run);
                 run.running = false;
                 run.exit_code = Some(code);
                 Err(ApiError::new(
                     berth_core::ErrorKind::Internal,
-                    format!("OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"),
+                    format!(
+                        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
+                    ),
                 ))
             }
         }
@@ -241,10 +285,20 @@ fn dur(ns: Option<i64>, default: Duration) -> Duration {
 
 /// Runs the container's healthcheck on its schedule while the container runs.
 pub fn spawn_healthcheck(svc: Arc<ContainerService>, c: Arc<Container>) {
-    let Some(hc) = c.snapshot().config.healthcheck.clone().filter(healthcheck_enabled) else { return };
+    let Some(hc) = c
+        .snapshot()
+        .config
+        .healthcheck
+        .clone()
+        .filter(healthcheck_enabled)
+    else {
+        return;
+    };
     let cmd: Vec<String> = match hc.test.clone().unwrap_or_default().split_first() {
         Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
-        Some((kind, rest)) if kind == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), rest.join(" ")],
+        Some((kind, rest)) if kind == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
         _ => return,
     };
     let interval = dur(hc.interval, Duration::from_secs(30));
@@ -263,13 +317,21 @@ pub fn spawn_healthcheck(svc: Arc<ContainerService>, c: Arc<Container>) {
             let Some(shim) = c.shim() else { return };
             let exec_id = berth_core::generate_id();
             let start = berth_core::time::rfc3339_nanos(chrono::Utc::now());
-            let spec = ExecSpec { cmd: cmd.clone(), attach_stdout: true, attach_stderr: true, ..Default::default() };
+            let spec = ExecSpec {
+                cmd: cmd.clone(),
+                attach_stdout: true,
+                attach_stderr: true,
+                ..Default::default()
+            };
             let process = match svc.exec_process(&c, &spec, false) {
                 Ok(p) => p,
                 Err(_) => return,
             };
             let (code, output) = match tokio::time::timeout(timeout, async {
-                let (_, stream) = shim.exec(&exec_id, &process, false).await.map_err(|e| e.to_string())?;
+                let (_, stream) = shim
+                    .exec(&exec_id, &process, false)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let mut out = Vec::new();
                 if let Some(mut s) = stream {
                     let _ = s.read_to_end(&mut out).await;
@@ -308,7 +370,12 @@ pub fn spawn_healthcheck(svc: Arc<ContainerService>, c: Arc<Container>) {
                         h.status = "unhealthy".into();
                     }
                 }
-                h.log.push(HealthLogEntry { start, end, exit_code: code, output: output.chars().take(4096).collect() });
+                h.log.push(HealthLogEntry {
+                    start,
+                    end,
+                    exit_code: code,
+                    output: output.chars().take(4096).collect(),
+                });
                 if h.log.len() > 5 {
                     h.log.remove(0);
                 }
@@ -318,7 +385,12 @@ pub fn spawn_healthcheck(svc: Arc<ContainerService>, c: Arc<Container>) {
             });
             let _ = svc.persist(&c);
             if let Some(status) = changed {
-                svc.events.publish("container", &format!("health_status: {status}"), &c.id, attrs(&c.snapshot()));
+                svc.events.publish(
+                    "container",
+                    &format!("health_status: {status}"),
+                    &c.id,
+                    attrs(&c.snapshot()),
+                );
             }
         }
     });

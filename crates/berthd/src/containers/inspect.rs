@@ -13,10 +13,15 @@ const DEFAULT_HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost 
 
 /// Host path of the init binary used for `--init` (Debian's static tini), if installed.
 pub fn init_binary() -> Option<PathBuf> {
-    ["/usr/bin/tini-static", "/usr/local/bin/docker-init", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
+    [
+        "/usr/bin/tini-static",
+        "/usr/local/bin/docker-init",
+        "/usr/bin/docker-init",
+        "/usr/libexec/docker/docker-init",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// Copies the host's resolv.conf without loopback resolvers (unreachable from a private netns),
@@ -86,7 +91,9 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
     let net_mode = hc.network_mode.clone().unwrap_or_default();
     let host_net = net_mode == "host";
     let hostname = if host_net {
-        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
     } else {
         cfg.hostname.clone().unwrap_or_default()
     };
@@ -111,7 +118,10 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
     args.extend(rec.args.iter().cloned());
     let mut env = cfg.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
     }
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         env.insert(1.min(env.len()), format!("HOSTNAME={hostname}"));
@@ -125,7 +135,11 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         bind("/etc/hosts", &dir.join("hosts"), false),
     ];
     for (dest, opts) in hc.tmpfs.clone().unwrap_or_default() {
-        let mut o = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+        let mut o = vec![
+            "nosuid".to_string(),
+            "nodev".to_string(),
+            "noexec".to_string(),
+        ];
         o.extend(opts.split(',').filter(|s| !s.is_empty()).map(String::from));
         mounts.push(
             oci_spec::runtime::MountBuilder::default()
@@ -150,12 +164,18 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
                 seccomp = SeccompMode::Profile(json);
             }
             "apparmor" | "label" | "systempaths" => {}
-            _ => return Err(ApiError::invalid(format!("invalid --security-opt: {opt:?}"))),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "invalid --security-opt: {opt:?}"
+                )));
+            }
         }
     }
     let init = if hc.init.unwrap_or(false) {
         Some(init_binary().ok_or_else(|| {
-            ApiError::internal("--init requested but no init binary (docker-init or tini-static) is installed")
+            ApiError::internal(
+                "--init requested but no init binary (docker-init or tini-static) is installed",
+            )
         })?)
     } else {
         None
@@ -180,7 +200,11 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         readonly_rootfs: hc.readonly_rootfs.unwrap_or(false),
         args,
         env,
-        cwd: cfg.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+        cwd: cfg
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
         user,
         tty: cfg.tty.unwrap_or(false),
         hostname,
@@ -191,8 +215,16 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         no_new_privileges,
         seccomp,
         network: ns_mode(svc, &net_mode)?,
-        ipc: if hc.ipc_mode.as_deref() == Some("host") { NamespaceMode::Host } else { NamespaceMode::Private },
-        pid: if hc.pid_mode.as_deref() == Some("host") { NamespaceMode::Host } else { NamespaceMode::Private },
+        ipc: if hc.ipc_mode.as_deref() == Some("host") {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::Private
+        },
+        pid: if hc.pid_mode.as_deref() == Some("host") {
+            NamespaceMode::Host
+        } else {
+            NamespaceMode::Private
+        },
         uts_host: hc.uts_mode.as_deref() == Some("host") || host_net,
         cgroups_path: format!("{}/{}", svc.cfg.cgroup_parent(), rec.id),
         resources,
@@ -204,7 +236,13 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .map(|u| (u.name.unwrap_or_default(), u.soft.unwrap_or(0) as u64, u.hard.unwrap_or(0) as u64))
+            .map(|u| {
+                (
+                    u.name.unwrap_or_default(),
+                    u.soft.unwrap_or(0) as u64,
+                    u.hard.unwrap_or(0) as u64,
+                )
+            })
             .collect(),
         oom_score_adj: hc.oom_score_adj.map(|n| n as i32),
         shm_size: hc.shm_size.filter(|s| *s > 0).map(|s| s as u64),
@@ -220,7 +258,12 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
 
 impl ContainerService {
     /// `docker inspect` JSON of a container.
-    pub fn inspect_json(&self, rec: &ContainerRecord, exec_ids: &[String], size: Option<(u64, u64)>) -> Value {
+    pub fn inspect_json(
+        &self,
+        rec: &ContainerRecord,
+        exec_ids: &[String],
+        size: Option<(u64, u64)>,
+    ) -> Value {
         let dir = self.container_dir(&rec.id);
         let p = |f: &str| dir.join(f).display().to_string();
         let st = &rec.state;
@@ -263,7 +306,10 @@ impl ContainerService {
         }
         if let Value::Object(m) = &mut v {
             m.insert("Mounts".into(), json!([]));
-            m.insert("Config".into(), serde_json::to_value(&rec.config).unwrap_or(Value::Null));
+            m.insert(
+                "Config".into(),
+                serde_json::to_value(&rec.config).unwrap_or(Value::Null),
+            );
             m.insert("NetworkSettings".into(), network_settings(rec));
         }
         v
@@ -285,13 +331,28 @@ impl ContainerService {
             m.insert("SizeRootFs".into(), json!(root));
         }
         if let Value::Object(m) = &mut v {
-            m.insert("Labels".into(), json!(rec.config.labels.clone().unwrap_or_default()));
+            m.insert(
+                "Labels".into(),
+                json!(rec.config.labels.clone().unwrap_or_default()),
+            );
             m.insert("State".into(), json!(rec.state.status));
             m.insert("Status".into(), json!(status_text(rec)));
-            let mode = rec.host_config.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "default".into());
+            let mode = rec
+                .host_config
+                .network_mode
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "default".into());
             m.insert("HostConfig".into(), json!({"NetworkMode": mode}));
-            let net_name = if mode == "default" { "none".to_string() } else { mode.clone() };
-            m.insert("NetworkSettings".into(), json!({"Networks": {net_name: endpoint_json()}}));
+            let net_name = if mode == "default" {
+                "none".to_string()
+            } else {
+                mode.clone()
+            };
+            m.insert(
+                "NetworkSettings".into(),
+                json!({"Networks": {net_name: endpoint_json()}}),
+            );
             m.insert("Mounts".into(), json!([]));
         }
         v
@@ -307,9 +368,22 @@ fn endpoint_json() -> Value {
 }
 
 fn network_settings(rec: &ContainerRecord) -> Value {
-    let mode = rec.host_config.network_mode.clone().filter(|m| !m.is_empty()).unwrap_or_else(|| "default".into());
-    let net_name = if mode == "default" { "none".to_string() } else { mode };
-    let sandbox = if rec.state.running { format!("/proc/{}/ns/net", rec.state.pid) } else { String::new() };
+    let mode = rec
+        .host_config
+        .network_mode
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "default".into());
+    let net_name = if mode == "default" {
+        "none".to_string()
+    } else {
+        mode
+    };
+    let sandbox = if rec.state.running {
+        format!("/proc/{}/ns/net", rec.state.pid)
+    } else {
+        String::new()
+    };
     json!({
         "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": sandbox, "SecondaryIPAddresses": null,
@@ -323,18 +397,31 @@ fn network_settings(rec: &ContainerRecord) -> Value {
 pub fn status_text(rec: &ContainerRecord) -> String {
     let now = chrono::Utc::now();
     let since = |t: &str| {
-        chrono::DateTime::parse_from_rfc3339(t).map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds()).unwrap_or(0)
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds())
+            .unwrap_or(0)
     };
     let st = &rec.state;
     if st.restarting {
-        return format!("Restarting ({}) {} ago", st.exit_code, berth_core::time::human_duration(since(&st.finished_at)));
+        return format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            berth_core::time::human_duration(since(&st.finished_at))
+        );
     }
     if st.running {
-        let mut s = format!("Up {}", berth_core::time::human_duration(since(&st.started_at)));
+        let mut s = format!(
+            "Up {}",
+            berth_core::time::human_duration(since(&st.started_at))
+        );
         if st.paused {
             s.push_str(" (Paused)");
         } else if let Some(h) = &st.health {
-            let hs = if h.status == "starting" { "health: starting".to_string() } else { h.status.clone() };
+            let hs = if h.status == "starting" {
+                "health: starting".to_string()
+            } else {
+                h.status.clone()
+            };
             s.push_str(&format!(" ({hs})"));
         }
         return s;
@@ -348,5 +435,9 @@ pub fn status_text(rec: &ContainerRecord) -> String {
     if !rec.has_been_started || st.finished_at == berth_core::time::ZERO_TIME {
         return "Created".into();
     }
-    format!("Exited ({}) {} ago", st.exit_code, berth_core::time::human_duration(since(&st.finished_at)))
+    format!(
+        "Exited ({}) {} ago",
+        st.exit_code,
+        berth_core::time::human_duration(since(&st.finished_at))
+    )
 }

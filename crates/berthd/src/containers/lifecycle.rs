@@ -31,7 +31,11 @@ pub fn parse_signal(s: &str) -> ApiResult<i32> {
         return Err(ApiError::invalid(format!("Invalid signal: {s}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| ApiError::invalid(format!("Invalid signal: {s}")))
@@ -60,7 +64,9 @@ impl ContainerService {
         let _op = c.op.lock().await;
         let r = c.snapshot();
         if r.state.paused {
-            return Err(ApiError::conflict("cannot start a paused container, try unpause instead"));
+            return Err(ApiError::conflict(
+                "cannot start a paused container, try unpause instead",
+            ));
         }
         if r.state.running {
             return Ok(false);
@@ -94,22 +100,34 @@ impl ContainerService {
             let svc = self.clone();
             let rec = rec.clone();
             let dir = dir.clone();
-            tokio::task::spawn_blocking(move || crate::containers::inspect::write_bundle(&svc, &rec, &dir)).await?
+            tokio::task::spawn_blocking(move || {
+                crate::containers::inspect::write_bundle(&svc, &rec, &dir)
+            })
+            .await?
         };
         if let Err(e) = spec_res {
             self.record_start_failure(c, &e.message, 128);
             return Err(e);
         }
-        let runtime = self
-            .cfg
-            .runtime_path(&rec.runtime)
-            .ok_or_else(|| ApiError::invalid(format!("Unknown runtime specified {}", rec.runtime)))?;
-        let log_cfg = rec.host_config.log_config.clone().unwrap_or_default();
-        let opts_map: BTreeMap<String, String> = log_cfg.config.clone().unwrap_or_default().into_iter().collect();
-        let max_size = opts_map.get("max-size").map(|s| parse_size(s)).transpose()?;
-        let max_file = opts_map.get("max-file").map(|s| s.parse::<u32>()).transpose().map_err(|_| {
-            ApiError::invalid("failed to create container: invalid max-file value")
+        let runtime = self.cfg.runtime_path(&rec.runtime).ok_or_else(|| {
+            ApiError::invalid(format!("Unknown runtime specified {}", rec.runtime))
         })?;
+        let log_cfg = rec.host_config.log_config.clone().unwrap_or_default();
+        let opts_map: BTreeMap<String, String> = log_cfg
+            .config
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let max_size = opts_map
+            .get("max-size")
+            .map(|s| parse_size(s))
+            .transpose()?;
+        let max_file = opts_map
+            .get("max-file")
+            .map(|s| s.parse::<u32>())
+            .transpose()
+            .map_err(|_| ApiError::invalid("failed to create container: invalid max-file value"))?;
         let opts = SpawnOptions {
             shim_binary: self.cfg.bin_dir.join("berth-shim"),
             id: c.id.clone(),
@@ -144,13 +162,17 @@ impl ContainerService {
         // they see all of its output.
         let pending: Vec<_> = std::mem::take(&mut *lock(&c.pending));
         for p in pending {
-            let res = shim.attach(p.stdin, p.stdout, p.stderr).await.map_err(|e| ApiError::internal(e.to_string()));
+            let res = shim
+                .attach(p.stdin, p.stdout, p.stderr)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()));
             let _ = p.tx.send(res);
         }
         let pid = match shim.start().await {
             Ok(pid) => pid,
             Err(e) => {
-                let msg = format!("failed to start container: OCI runtime start failed: {e}: unknown");
+                let msg =
+                    format!("failed to start container: OCI runtime start failed: {e}: unknown");
                 let (code, kind) = classify_start_error(&msg);
                 let _ = shim.shutdown().await;
                 self.record_start_failure(c, &msg, code);
@@ -171,13 +193,21 @@ impl ContainerService {
             r.state.started_at = now();
             r.state.finished_at = berth_core::time::ZERO_TIME.into();
             r.has_been_started = true;
-            if r.config.healthcheck.as_ref().is_some_and(crate::containers::exec::healthcheck_enabled) {
-                r.state.health = Some(super::record::HealthRecord { status: "starting".into(), ..Default::default() });
+            if r.config
+                .healthcheck
+                .as_ref()
+                .is_some_and(crate::containers::exec::healthcheck_enabled)
+            {
+                r.state.health = Some(super::record::HealthRecord {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
             }
         });
         c.wait_tx.send_modify(|w| w.running = true);
         self.persist(c)?;
-        self.events.publish("container", "start", &c.id, attrs(&c.snapshot()));
+        self.events
+            .publish("container", "start", &c.id, attrs(&c.snapshot()));
         self.spawn_monitor(c.clone(), shim);
         crate::containers::exec::spawn_healthcheck(self.clone(), c.clone());
         Ok(())
@@ -227,7 +257,11 @@ impl ContainerService {
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, c: &Arc<Container>, (code, finished, oom): (i64, String, bool)) {
+    async fn on_exit(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        (code, finished, oom): (i64, String, bool),
+    ) {
         *lock(&c.shim) = None;
         c.with(|r| {
             r.state.status = "exited".into();
@@ -285,7 +319,8 @@ impl ContainerService {
 
     async fn restart_after_backoff(self: Arc<Self>, c: Arc<Container>) {
         let n = c.snapshot().restart_count.clamp(0, 10) as u32;
-        let delay = Duration::from_millis(100u64.saturating_mul(1 << n)).min(Duration::from_secs(60));
+        let delay =
+            Duration::from_millis(100u64.saturating_mul(1 << n)).min(Duration::from_secs(60));
         c.with(|r| {
             r.state.restarting = true;
             r.state.status = "restarting".into();
@@ -305,7 +340,8 @@ impl ContainerService {
             c.with(|r| r.state.restarting = false);
             let _ = self.persist(&c);
         } else {
-            self.events.publish("container", "restart", &c.id, attrs(&c.snapshot()));
+            self.events
+                .publish("container", "restart", &c.id, attrs(&c.snapshot()));
         }
     }
 
@@ -315,17 +351,24 @@ impl ContainerService {
         let sig = parse_signal(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
         let r = c.snapshot();
         let shim = c.shim().filter(|_| r.state.running).ok_or_else(|| {
-            ApiError::conflict(format!("Cannot kill container: {}: Container {} is not running", name_or_id, r.id))
+            ApiError::conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                name_or_id, r.id
+            ))
         })?;
         // As dockerd does, any user kill counts as a manual stop for the restart policy.
         c.with(|r| r.manually_stopped = true);
         let _ = self.persist(&c);
         if r.state.paused && sig == libc::SIGKILL {
             // SIGKILL reaches a frozen process only after thawing; do both.
-            shim.kill(sig).await.map_err(|e| ApiError::internal(e.to_string()))?;
+            shim.kill(sig)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             let _ = shim.resume().await;
         } else {
-            shim.kill(sig).await.map_err(|e| ApiError::internal(e.to_string()))?;
+            shim.kill(sig)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
         }
         let mut a = attrs(&r);
         a.insert("signal".into(), sig.to_string());
@@ -341,13 +384,23 @@ impl ContainerService {
     }
 
     /// Stops a container: its stop signal, then SIGKILL after the timeout. `Ok(false)` = was not running.
-    pub async fn stop(&self, name_or_id: &str, timeout: Option<i64>, signal: Option<&str>) -> ApiResult<bool> {
+    pub async fn stop(
+        &self,
+        name_or_id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<bool> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         self.stop_locked(&c, timeout, signal).await
     }
 
-    pub(crate) async fn stop_locked(&self, c: &Container, timeout: Option<i64>, signal: Option<&str>) -> ApiResult<bool> {
+    pub(crate) async fn stop_locked(
+        &self,
+        c: &Container,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<bool> {
         let r = c.snapshot();
         c.with(|r| r.manually_stopped = true);
         let _ = self.persist(c);
@@ -361,7 +414,9 @@ impl ContainerService {
             }
             return Ok(false);
         }
-        let Some(shim) = c.shim() else { return Ok(false) };
+        let Some(shim) = c.shim() else {
+            return Ok(false);
+        };
         let sig = parse_signal(
             signal
                 .filter(|s| !s.is_empty())
@@ -382,15 +437,24 @@ impl ContainerService {
             a.insert("signal".into(), "9".into());
             self.events.publish("container", "kill", &c.id, a);
             if !self.wait_stopped(c, Duration::from_secs(30)).await {
-                return Err(ApiError::internal(format!("container {} did not stop after SIGKILL", c.id)));
+                return Err(ApiError::internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
             }
         }
-        self.events.publish("container", "stop", &c.id, attrs(&c.snapshot()));
+        self.events
+            .publish("container", "stop", &c.id, attrs(&c.snapshot()));
         Ok(true)
     }
 
     /// Stop then start.
-    pub async fn restart(self: &Arc<Self>, name_or_id: &str, timeout: Option<i64>, signal: Option<&str>) -> ApiResult<()> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> ApiResult<()> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         self.stop_locked(&c, timeout, signal).await?;
@@ -399,7 +463,8 @@ impl ContainerService {
             r.restart_count = 0;
         });
         self.start_locked(&c).await?;
-        self.events.publish("container", "restart", &c.id, attrs(&c.snapshot()));
+        self.events
+            .publish("container", "restart", &c.id, attrs(&c.snapshot()));
         Ok(())
     }
 
@@ -409,13 +474,23 @@ impl ContainerService {
         let _op = c.op.lock().await;
         let r = c.snapshot();
         if !r.state.running {
-            return Err(ApiError::conflict(format!("Container {} is not running", r.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
         }
         if r.state.paused {
-            return Err(ApiError::conflict(format!("Container {} is already paused", r.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is already paused",
+                r.id
+            )));
         }
-        let shim = c.shim().ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
-        shim.pause().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let shim = c
+            .shim()
+            .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
+        shim.pause()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         c.with(|r| {
             r.state.paused = true;
             r.state.status = "paused".into();
@@ -431,16 +506,24 @@ impl ContainerService {
         let _op = c.op.lock().await;
         let r = c.snapshot();
         if !r.state.paused {
-            return Err(ApiError::conflict(format!("Container {} is not paused", r.id)));
+            return Err(ApiError::conflict(format!(
+                "Container {} is not paused",
+                r.id
+            )));
         }
-        let shim = c.shim().ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
-        shim.resume().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let shim = c
+            .shim()
+            .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
+        shim.resume()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         c.with(|r| {
             r.state.paused = false;
             r.state.status = "running".into();
         });
         self.persist(&c)?;
-        self.events.publish("container", "unpause", &c.id, attrs(&r));
+        self.events
+            .publish("container", "unpause", &c.id, attrs(&r));
         Ok(())
     }
 
@@ -455,9 +538,15 @@ impl ContainerService {
         if r.state.running {
             if !force {
                 let msg = if r.state.paused {
-                    format!("You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove", r.id)
+                    format!(
+                        "You cannot remove a paused container {}. Unpause and then stop the container before attempting removal or force remove",
+                        r.id
+                    )
                 } else {
-                    format!("You cannot remove a running container {}. Stop the container before attempting removal or force remove", r.id)
+                    format!(
+                        "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                        r.id
+                    )
                 };
                 return Err(ApiError::conflict(msg));
             }
@@ -469,7 +558,10 @@ impl ContainerService {
                 }
             }
             if !self.wait_stopped(&c, Duration::from_secs(30)).await {
-                return Err(ApiError::internal(format!("Could not kill running container {}, cannot remove", r.id)));
+                return Err(ApiError::internal(format!(
+                    "Could not kill running container {}, cannot remove",
+                    r.id
+                )));
             }
         } else if let Some(shim) = c.shim() {
             let _ = shim.shutdown().await;
@@ -484,13 +576,18 @@ impl ContainerService {
             lock(&self.execs).remove(&exec_id);
         }
         self.cleanup_files(&c.id).await;
-        self.events.publish("container", "destroy", &c.id, attrs(&r));
+        self.events
+            .publish("container", "destroy", &c.id, attrs(&r));
         c.wait_tx.send_modify(|w| w.removed = true);
         Ok(())
     }
 
     /// `POST /containers/{id}/wait`: resolves when the condition holds; returns the exit code.
-    pub async fn wait(&self, name_or_id: &str, condition: &str) -> ApiResult<impl Future<Output = i64> + Send + 'static> {
+    pub async fn wait(
+        &self,
+        name_or_id: &str,
+        condition: &str,
+    ) -> ApiResult<impl Future<Output = i64> + Send + 'static> {
         let c = self.get(name_or_id)?;
         let mut rx = c.wait_tx.subscribe();
         let start: WaitState = rx.borrow().clone();
@@ -525,7 +622,9 @@ pub fn parse_size(s: &str) -> ApiResult<u64> {
         Some('g') => (&t[..t.len() - 1], 1024 * 1024 * 1024),
         _ => (t, 1),
     };
-    let n: f64 = num.parse().map_err(|_| ApiError::invalid(format!("invalid size: '{s}'")))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("invalid size: '{s}'")))?;
     Ok((n * mult as f64) as u64)
 }
 

@@ -174,7 +174,12 @@ impl ContainerService {
         let exit_code = rec.state.exit_code;
         let c = Arc::new(Container {
             id: rec.id.clone(),
-            wait_tx: watch::Sender::new(WaitState { exits: 0, exit_code, running, removed: false }),
+            wait_tx: watch::Sender::new(WaitState {
+                exits: 0,
+                exit_code,
+                running,
+                removed: false,
+            }),
             rec: Mutex::new(rec.clone()),
             op: tokio::sync::Mutex::new(()),
             shim: Mutex::new(None),
@@ -193,7 +198,8 @@ impl ContainerService {
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut t = tx.open_table(TABLE).map_err(db_err)?;
-            t.insert(rec.id.as_str(), bytes.as_slice()).map_err(db_err)?;
+            t.insert(rec.id.as_str(), bytes.as_slice())
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
     }
@@ -209,7 +215,8 @@ impl ContainerService {
 
     /// Finds a container by full id, name, or unique id prefix (Docker's order).
     pub fn get(&self, name_or_id: &str) -> ApiResult<Arc<Container>> {
-        self.find(name_or_id).ok_or_else(|| ApiError::not_found(format!("No such container: {name_or_id}")))
+        self.find(name_or_id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {name_or_id}")))
     }
 
     /// Like [`Self::get`] but without an error.
@@ -272,7 +279,9 @@ impl ContainerService {
     pub async fn sizes(&self, r: &ContainerRecord) -> (u64, u64) {
         let snap = self.snap.clone();
         let id = r.id.clone();
-        let rw = tokio::task::spawn_blocking(move || snap.usage(&id).unwrap_or(0)).await.unwrap_or(0);
+        let rw = tokio::task::spawn_blocking(move || snap.usage(&id).unwrap_or(0))
+            .await
+            .unwrap_or(0);
         let image = self.images.get(&r.image).map(|i| i.size).unwrap_or(0);
         (rw, rw + image)
     }
@@ -282,7 +291,11 @@ impl ContainerService {
         let mut out = Vec::new();
         for c in self.all() {
             let r = c.snapshot();
-            let sz = if size { Some(self.sizes(&r).await) } else { None };
+            let sz = if size {
+                Some(self.sizes(&r).await)
+            } else {
+                None
+            };
             out.push(self.summary_json(&r, sz));
         }
         out
@@ -304,7 +317,9 @@ impl ContainerService {
         let new_name = names::validate(new_name)?;
         let old = c.snapshot().name;
         if old.trim_start_matches('/') == new_name {
-            return Err(ApiError::invalid("Renaming a container with the same name as its current name"));
+            return Err(ApiError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
         }
         {
             let mut idx = lock(&self.names);

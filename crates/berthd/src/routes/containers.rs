@@ -48,31 +48,60 @@ fn matches_filters(
             }),
             "status" => {
                 for v in vals {
-                    if !["created", "restarting", "running", "removing", "paused", "exited", "dead"].contains(&v.as_str()) {
+                    if ![
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ]
+                    .contains(&v.as_str())
+                    {
                         return Err(ApiError::invalid(format!("invalid filter 'status={v}'")));
                     }
                 }
                 vals.iter().any(|v| *v == r.state.status)
             }
-            "exited" => vals.iter().any(|v| !r.state.running && r.has_been_started && v.parse::<i64>().ok() == Some(r.state.exit_code)),
+            "exited" => vals.iter().any(|v| {
+                !r.state.running
+                    && r.has_been_started
+                    && v.parse::<i64>().ok() == Some(r.state.exit_code)
+            }),
             "ancestor" => vals.iter().any(|v| {
                 r.config.image.as_deref() == Some(v.as_str())
                     || r.image == *v
-                    || st.images.get(v).map(|img| img.id.to_string() == r.image).unwrap_or(false)
+                    || st
+                        .images
+                        .get(v)
+                        .map(|img| img.id.to_string() == r.image)
+                        .unwrap_or(false)
             }),
             "before" | "since" => {
                 let mut ok = true;
                 for v in vals {
                     let other = st.containers.get(v)?.snapshot();
-                    ok &= if key == "before" { r.created < other.created } else { r.created > other.created };
+                    ok &= if key == "before" {
+                        r.created < other.created
+                    } else {
+                        r.created > other.created
+                    };
                 }
                 ok
             }
             "health" => vals.iter().any(|v| {
-                let h = r.state.health.as_ref().map(|h| h.status.as_str()).unwrap_or("none");
+                let h = r
+                    .state
+                    .health
+                    .as_ref()
+                    .map(|h| h.status.as_str())
+                    .unwrap_or("none");
                 h == v
             }),
-            "network" => vals.iter().any(|v| r.host_config.network_mode.as_deref().unwrap_or("default") == v),
+            "network" => vals
+                .iter()
+                .any(|v| r.host_config.network_mode.as_deref().unwrap_or("default") == v),
             "volume" | "publish" | "expose" | "isolation" | "is-task" => true,
             other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
         };
@@ -93,13 +122,22 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
     recs.sort_by(|a, b| b.created.cmp(&a.created));
     let mut out = Vec::new();
     for r in recs {
-        if !all && limit.is_none() && !r.state.running && !filters.contains_key("status") && !filters.contains_key("exited") {
+        if !all
+            && limit.is_none()
+            && !r.state.running
+            && !filters.contains_key("status")
+            && !filters.contains_key("exited")
+        {
             continue;
         }
         if !matches_filters(&st, &r, &filters)? {
             continue;
         }
-        let sz = if size { Some(st.containers.sizes(&r).await) } else { None };
+        let sz = if size {
+            Some(st.containers.sizes(&r).await)
+        } else {
+            None
+        };
         out.push(st.containers.summary_json(&r, sz));
         if limit.is_some_and(|l| out.len() as i64 >= l) {
             break;
@@ -115,14 +153,25 @@ pub struct CreateQuery {
 }
 
 /// POST `/containers/create`.
-pub async fn create(State(st): State<AppState>, Query(q): Query<CreateQuery>, body: Bytes) -> ApiResult<Response> {
+pub async fn create(
+    State(st): State<AppState>,
+    Query(q): Query<CreateQuery>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let req: berth_api::ContainerCreateRequest = if body.is_empty() {
-        return Err(ApiError::invalid("config cannot be empty in order to create a container"));
+        return Err(ApiError::invalid(
+            "config cannot be empty in order to create a container",
+        ));
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
     let created = st.containers.create(q.name.as_deref(), req).await?;
-    Ok((StatusCode::CREATED, Json(json!({"Id": created.id, "Warnings": created.warnings}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": created.id, "Warnings": created.warnings})),
+    )
+        .into_response())
 }
 
 /// Query of `GET /containers/{id}/json`.
@@ -132,11 +181,19 @@ pub struct InspectQuery {
 }
 
 /// GET `/containers/{id}/json`.
-pub async fn inspect(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<InspectQuery>) -> ApiResult<Json> {
+pub async fn inspect(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<InspectQuery>,
+) -> ApiResult<Json> {
     let c = st.containers.get(&id)?;
     let r = c.snapshot();
     let execs = crate::containers::lock(&c.exec_ids).clone();
-    let size = if qbool(&q.size) { Some(st.containers.sizes(&r).await) } else { None };
+    let size = if qbool(&q.size) {
+        Some(st.containers.sizes(&r).await)
+    } else {
+        None
+    };
     Ok(Json(st.containers.inspect_json(&r, &execs, size)))
 }
 
@@ -149,9 +206,15 @@ pub struct RemoveQuery {
 }
 
 /// DELETE `/containers/{id}`.
-pub async fn remove(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<RemoveQuery>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<StatusCode> {
     if qbool(&q.link) {
-        return Err(ApiError::invalid("Conflict, cannot remove the default link name of the container"));
+        return Err(ApiError::invalid(
+            "Conflict, cannot remove the default link name of the container",
+        ));
     }
     let _ = qbool(&q.v);
     st.containers.remove(&id, qbool(&q.force)).await?;
@@ -160,7 +223,11 @@ pub async fn remove(State(st): State<AppState>, Path(id): Path<String>, Query(q)
 
 /// POST `/containers/{id}/start`.
 pub async fn start(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    Ok(if st.containers.start(&id).await? { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
+    Ok(if st.containers.start(&id).await? {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    })
 }
 
 /// Query of stop/restart.
@@ -171,12 +238,26 @@ pub struct StopQuery {
 }
 
 /// POST `/containers/{id}/stop`.
-pub async fn stop(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<StopQuery>) -> ApiResult<StatusCode> {
-    Ok(if st.containers.stop(&id, q.t, q.signal.as_deref()).await? { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
+pub async fn stop(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<StatusCode> {
+    Ok(
+        if st.containers.stop(&id, q.t, q.signal.as_deref()).await? {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::NOT_MODIFIED
+        },
+    )
 }
 
 /// POST `/containers/{id}/restart`.
-pub async fn restart(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<StopQuery>) -> ApiResult<StatusCode> {
+pub async fn restart(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> ApiResult<StatusCode> {
     st.containers.restart(&id, q.t, q.signal.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -188,7 +269,11 @@ pub struct KillQuery {
 }
 
 /// POST `/containers/{id}/kill`.
-pub async fn kill(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<KillQuery>) -> ApiResult<StatusCode> {
+pub async fn kill(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> ApiResult<StatusCode> {
     st.containers.kill(&id, q.signal.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,15 +297,27 @@ pub struct WaitQuery {
 }
 
 /// POST `/containers/{id}/wait`: headers go out at once, the body when the condition holds.
-pub async fn wait(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<WaitQuery>) -> ApiResult<Response> {
-    let fut = st.containers.wait(&id, q.condition.as_deref().unwrap_or("")).await?;
+pub async fn wait(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> ApiResult<Response> {
+    let fut = st
+        .containers
+        .wait(&id, q.condition.as_deref().unwrap_or(""))
+        .await?;
     let body = futures_util::stream::once(async move {
         let code = fut.await;
-        let mut v = serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
+        let mut v =
+            serde_json::to_vec(&json!({"StatusCode": code, "Error": null})).unwrap_or_default();
         v.push(b'\n');
         Ok::<_, std::io::Error>(Bytes::from(v))
     });
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// Query of rename.
@@ -230,7 +327,11 @@ pub struct RenameQuery {
 }
 
 /// POST `/containers/{id}/rename`.
-pub async fn rename(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<RenameQuery>) -> ApiResult<StatusCode> {
+pub async fn rename(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> ApiResult<StatusCode> {
     st.containers.rename(&id, q.name.as_deref().unwrap_or(""))?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -243,26 +344,46 @@ pub struct ResizeQuery {
 }
 
 /// POST `/containers/{id}/resize`.
-pub async fn resize(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<ResizeQuery>) -> ApiResult<StatusCode> {
+pub async fn resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> ApiResult<StatusCode> {
     let c = st.containers.get(&id)?;
-    let shim = c.shim().ok_or_else(|| ApiError::conflict(format!("Container {} is not running", c.id)))?;
-    shim.resize(None, q.h.unwrap_or(0), q.w.unwrap_or(0)).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let shim = c
+        .shim()
+        .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", c.id)))?;
+    shim.resize(None, q.h.unwrap_or(0), q.w.unwrap_or(0))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(StatusCode::OK)
 }
 
 /// POST `/exec/{id}/resize`.
-pub async fn exec_resize(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<ResizeQuery>) -> ApiResult<StatusCode> {
+pub async fn exec_resize(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ResizeQuery>,
+) -> ApiResult<StatusCode> {
     let inst = st.containers.exec_get(&id)?;
     let c = st.containers.get(&inst.container_id)?;
-    let shim = c.shim().ok_or_else(|| ApiError::conflict(format!("Container {} is not running", c.id)))?;
-    shim.resize(Some(&id), q.h.unwrap_or(0), q.w.unwrap_or(0)).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let shim = c
+        .shim()
+        .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", c.id)))?;
+    shim.resize(Some(&id), q.h.unwrap_or(0), q.w.unwrap_or(0))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(StatusCode::OK)
 }
 
 /// POST `/containers/{id}/exec`.
-pub async fn exec_create(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
-    let req: berth_api::ExecCreateRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+pub async fn exec_create(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let req: berth_api::ExecCreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let spec = ExecSpec {
         cmd: req.cmd.unwrap_or_default(),
         env: req.env.unwrap_or_default(),
@@ -299,14 +420,25 @@ pub struct LogsQuery {
 }
 
 /// GET `/containers/{id}/logs`.
-pub async fn logs(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<LogsQuery>) -> ApiResult<Response> {
+pub async fn logs(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
     let r = c.snapshot();
     let (stdout, stderr) = (qbool(&q.stdout), qbool(&q.stderr));
     if !stdout && !stderr {
-        return Err(ApiError::invalid("Bad parameters: you must choose at least one stream"));
+        return Err(ApiError::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
-    let driver = r.host_config.log_config.as_ref().and_then(|l| l.r#type.clone()).unwrap_or_default();
+    let driver = r
+        .host_config
+        .log_config
+        .as_ref()
+        .and_then(|l| l.r#type.clone())
+        .unwrap_or_default();
     if driver == "none" || r.log_path.is_empty() {
         return Err(ApiError::invalid(format!(
             "configured logging driver does not support reading"
@@ -316,14 +448,26 @@ pub async fn logs(State(st): State<AppState>, Path(id): Path<String>, Query(q): 
         follow: qbool(&q.follow),
         stdout,
         stderr,
-        since: q.since.as_deref().and_then(super::system::parse_time_nanos).filter(|n| *n > 0),
-        until: q.until.as_deref().and_then(super::system::parse_time_nanos).filter(|n| *n > 0),
+        since: q
+            .since
+            .as_deref()
+            .and_then(super::system::parse_time_nanos)
+            .filter(|n| *n > 0),
+        until: q
+            .until
+            .as_deref()
+            .and_then(super::system::parse_time_nanos)
+            .filter(|n| *n > 0),
         timestamps: qbool(&q.timestamps),
         tail: q.tail.as_deref().and_then(|t| t.parse::<usize>().ok()),
         tty: r.config.tty.unwrap_or(false),
     };
     let stream = crate::logs::stream(c.clone(), std::path::PathBuf::from(&r.log_path), opts);
-    let ctype = if r.config.tty.unwrap_or(false) { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ctype = if r.config.tty.unwrap_or(false) {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     Ok(([(header::CONTENT_TYPE, ctype)], Body::from_stream(stream)).into_response())
 }
 
@@ -334,11 +478,21 @@ pub struct TopQuery {
 }
 
 /// GET `/containers/{id}/top`: the host's `ps` output restricted to the container's processes.
-pub async fn top(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<TopQuery>) -> ApiResult<Json> {
+pub async fn top(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<TopQuery>,
+) -> ApiResult<Json> {
     let c = st.containers.get(&id)?;
     let r = c.snapshot();
-    let shim = c.shim().filter(|_| r.state.running).ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
-    let pids = shim.pids().await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let shim = c
+        .shim()
+        .filter(|_| r.state.running)
+        .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
+    let pids = shim
+        .pids()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let args = q.ps_args.unwrap_or_else(|| "-ef".into());
     let out = tokio::process::Command::new("ps")
         .args(args.split_whitespace())
@@ -355,18 +509,26 @@ pub async fn top(State(st): State<AppState>, Path(id): Path<String>, Query(q): Q
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
     let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
-    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| ApiError::internal("Couldn't find PID field in ps output"))?;
+    let pid_col = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| ApiError::internal("Couldn't find PID field in ps output"))?;
     let mut procs = Vec::new();
     for line in lines {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() < titles.len() {
             continue;
         }
-        let Ok(pid) = fields[pid_col].parse::<u32>() else { continue };
+        let Ok(pid) = fields[pid_col].parse::<u32>() else {
+            continue;
+        };
         if !pids.contains(&pid) {
             continue;
         }
-        let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
+        let mut row: Vec<String> = fields[..titles.len() - 1]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         row.push(fields[titles.len() - 1..].join(" "));
         procs.push(row);
     }
@@ -382,17 +544,29 @@ pub struct StatsQuery {
 }
 
 /// GET `/containers/{id}/stats`.
-pub async fn stats(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<StatsQuery>) -> ApiResult<Response> {
+pub async fn stats(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
     let stream = q.stream.is_none() || qbool(&q.stream);
     let s = crate::stats::stream(st.containers.clone(), c, stream, qbool(&q.one_shot));
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(s)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(s),
+    )
+        .into_response())
 }
 
 /// POST `/containers/{id}/update`.
-pub async fn update(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Json> {
-    let req: berth_api::ContainerUpdateRequest =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+pub async fn update(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json> {
+    let req: berth_api::ContainerUpdateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let warnings = crate::stats::update(&st.containers, &id, req).await?;
     Ok(Json(json!({"Warnings": warnings})))
 }
@@ -403,8 +577,15 @@ pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiR
     let snap = st.snap.clone();
     let id = c.id.clone();
     let list = tokio::task::spawn_blocking(move || snap.changes(&id)).await??;
-    let v: Vec<Value> = list.into_iter().map(|ch| json!({"Path": ch.path, "Kind": ch.kind as u8})).collect();
-    Ok(Json(if v.is_empty() { Value::Null } else { Value::Array(v) }))
+    let v: Vec<Value> = list
+        .into_iter()
+        .map(|ch| json!({"Path": ch.path, "Kind": ch.kind as u8}))
+        .collect();
+    Ok(Json(if v.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(v)
+    }))
 }
 
 /// GET `/containers/{id}/export`: the container's filesystem as a tar stream.
@@ -412,7 +593,12 @@ pub async fn export(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
     let c = st.containers.get(&id)?;
     let root = st.containers.container_dir(&c.id).join("rootfs");
     let body = crate::archive::tar_stream(root, std::path::PathBuf::from("."), None);
-    st.events.publish("container", "export", &c.id, crate::containers::lifecycle::attrs(&c.snapshot()));
+    st.events.publish(
+        "container",
+        "export",
+        &c.id,
+        crate::containers::lifecycle::attrs(&c.snapshot()),
+    );
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
 
@@ -429,34 +615,51 @@ pub struct ArchiveQuery {
 fn stat_header(st: &crate::archive::PathStat) -> ApiResult<HeaderValue> {
     use base64::Engine as _;
     let json = serde_json::to_vec(st).map_err(|e| ApiError::internal(e.to_string()))?;
-    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json)).map_err(|e| ApiError::internal(e.to_string()))
+    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// HEAD `/containers/{id}/archive`.
-pub async fn archive_head(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<ArchiveQuery>) -> ApiResult<Response> {
+pub async fn archive_head(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
     let root = st.containers.container_dir(&c.id).join("rootfs");
     let path = q.path.unwrap_or_default();
-    let stat = tokio::task::spawn_blocking(move || crate::archive::stat_path(&root, &path)).await??;
+    let stat =
+        tokio::task::spawn_blocking(move || crate::archive::stat_path(&root, &path)).await??;
     let mut h = HeaderMap::new();
     h.insert("X-Docker-Container-Path-Stat", stat_header(&stat)?);
     Ok((StatusCode::OK, h).into_response())
 }
 
 /// GET `/containers/{id}/archive`.
-pub async fn archive_get(State(st): State<AppState>, Path(id): Path<String>, Query(q): Query<ArchiveQuery>) -> ApiResult<Response> {
+pub async fn archive_get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ArchiveQuery>,
+) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
     let root = st.containers.container_dir(&c.id).join("rootfs");
     let path = q.path.unwrap_or_default();
     let (root2, path2) = (root.clone(), path.clone());
-    let stat = tokio::task::spawn_blocking(move || crate::archive::stat_path(&root2, &path2)).await??;
+    let stat =
+        tokio::task::spawn_blocking(move || crate::archive::stat_path(&root2, &path2)).await??;
     let resolved = crate::archive::resolve_in_root(&root, &path, false)?;
-    let rel = resolved.strip_prefix(&root).map(|p| p.to_path_buf()).unwrap_or_default();
+    let rel = resolved
+        .strip_prefix(&root)
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     let name = stat.name.clone();
     let body = crate::archive::tar_stream(root, rel, Some(name));
     let mut h = HeaderMap::new();
     h.insert("X-Docker-Container-Path-Stat", stat_header(&stat)?);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
     Ok((StatusCode::OK, h, body).into_response())
 }
 
@@ -469,7 +672,10 @@ pub async fn archive_put(
 ) -> ApiResult<StatusCode> {
     let c = st.containers.get(&id)?;
     if c.snapshot().host_config.readonly_rootfs.unwrap_or(false) {
-        return Err(ApiError::new(berth_core::ErrorKind::Forbidden, "container rootfs is marked read-only"));
+        return Err(ApiError::new(
+            berth_core::ErrorKind::Forbidden,
+            "container rootfs is marked read-only",
+        ));
     }
     let root = st.containers.container_dir(&c.id).join("rootfs");
     let path = q.path.unwrap_or_default();
@@ -487,7 +693,10 @@ pub struct PruneQuery {
 /// POST `/containers/prune`.
 pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> ApiResult<Json> {
     let filters = parse_filters(q.filters.as_deref())?;
-    let until = filters.get("until").and_then(|v| v.first()).and_then(|s| super::system::parse_time_nanos(s).or_else(|| parse_go_duration(s)));
+    let until = filters
+        .get("until")
+        .and_then(|v| v.first())
+        .and_then(|s| super::system::parse_time_nanos(s).or_else(|| parse_go_duration(s)));
     let mut deleted = Vec::new();
     let mut reclaimed = 0u64;
     for c in st.containers.all() {
@@ -496,7 +705,10 @@ pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> A
             continue;
         }
         if let Some(u) = until {
-            let created = chrono::DateTime::parse_from_rfc3339(&r.created).ok().and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0);
+            let created = chrono::DateTime::parse_from_rfc3339(&r.created)
+                .ok()
+                .and_then(|t| t.timestamp_nanos_opt())
+                .unwrap_or(0);
             if created >= u {
                 continue;
             }
@@ -512,8 +724,15 @@ pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> A
             deleted.push(r.id);
         }
     }
-    st.events.publish("container", "prune", "", BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]));
-    Ok(Json(json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed})))
+    st.events.publish(
+        "container",
+        "prune",
+        "",
+        BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
+    );
+    Ok(Json(
+        json!({"ContainersDeleted": if deleted.is_empty() { Value::Null } else { json!(deleted) }, "SpaceReclaimed": reclaimed}),
+    ))
 }
 
 /// `10m`, `1h30m`, `24h` → now minus that, in unix nanos.
@@ -574,4 +793,3 @@ pub async fn volumes_prune() -> Json {
 pub async fn build_prune() -> Json {
     Json(json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
 }
-

@@ -43,20 +43,30 @@ pub fn parse_detach_keys(spec: &str) -> ApiResult<Vec<u8>> {
                 [b']'] => 29,
                 [b'^'] => 30,
                 [b'_'] => 31,
-                _ => return Err(ApiError::invalid(format!("Invalid escape keys ({spec}) provided"))),
+                _ => {
+                    return Err(ApiError::invalid(format!(
+                        "Invalid escape keys ({spec}) provided"
+                    )));
+                }
             };
             out.push(b);
         } else if p.len() == 1 {
             out.push(p.as_bytes()[0]);
         } else {
-            return Err(ApiError::invalid(format!("Invalid escape keys ({spec}) provided")));
+            return Err(ApiError::invalid(format!(
+                "Invalid escape keys ({spec}) provided"
+            )));
         }
     }
     Ok(out)
 }
 
 fn upgrade_response(tty: bool) -> Response {
-    let ctype = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ctype = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     let mut r = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = r.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -156,7 +166,12 @@ pub async fn attach(
     let tty = r.config.tty.unwrap_or(false);
     let (stdin, stdout, stderr) = (qbool(&q.stdin), qbool(&q.stdout), qbool(&q.stderr));
     let stdin = stdin && r.config.open_stdin.unwrap_or(false);
-    let detach = parse_detach_keys(q.detach_keys.as_deref().filter(|s| !s.is_empty()).unwrap_or("ctrl-p,ctrl-q"))?;
+    let detach = parse_detach_keys(
+        q.detach_keys
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("ctrl-p,ctrl-q"),
+    )?;
     let _ = qbool(&q.stream);
     let replay_logs = qbool(&q.logs);
     // Register (or connect) now, before answering, so a following `start` finds us.
@@ -164,10 +179,18 @@ pub async fn attach(
     let running_shim = c.shim().filter(|_| r.state.running);
     match running_shim {
         Some(shim) => {
-            let res = shim.attach(stdin, stdout, stderr).await.map_err(|e| ApiError::internal(e.to_string()));
+            let res = shim
+                .attach(stdin, stdout, stderr)
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()));
             let _ = tx.send(res);
         }
-        None => crate::containers::lock(&c.pending).push(PendingAttach { stdin, stdout, stderr, tx }),
+        None => crate::containers::lock(&c.pending).push(PendingAttach {
+            stdin,
+            stdout,
+            stderr,
+            tx,
+        }),
     }
     let wants_upgrade = req.headers().get(header::UPGRADE).is_some();
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -175,10 +198,17 @@ pub async fn attach(
     let c2 = c.clone();
     if wants_upgrade {
         tokio::spawn(async move {
-            let Ok(upgraded) = on_upgrade.await else { return };
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
             let mut io = TokioIo::new(upgraded);
             if replay_logs && !log_path.is_empty() {
-                let opts = crate::logs::LogOptions { stdout, stderr, tty, ..Default::default() };
+                let opts = crate::logs::LogOptions {
+                    stdout,
+                    stderr,
+                    tty,
+                    ..Default::default()
+                };
                 let mut s = crate::logs::stream(c2, log_path.into(), opts);
                 use futures_util::StreamExt as _;
                 while let Some(Ok(chunk)) = s.next().await {
@@ -201,7 +231,11 @@ pub async fn attach(
         .filter_map(|r| async move { r.ok().and_then(|r| r.ok()) })
         .flat_map(|s| tokio_util::io::ReaderStream::new(s));
     use futures_util::StreamExt as _;
-    let ctype = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ctype = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     Ok(([(header::CONTENT_TYPE, ctype)], Body::from_stream(body)).into_response())
 }
 
@@ -216,25 +250,38 @@ pub struct ExecStartBody {
 }
 
 /// POST `/exec/{id}/start`.
-pub async fn exec_start(State(st): State<AppState>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {
+pub async fn exec_start(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
     let wants_upgrade = req.headers().get(header::UPGRADE).is_some();
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await.map_err(|e| ApiError::invalid(e.to_string()))?;
+    let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let body: ExecStartBody = if bytes.is_empty() {
         ExecStartBody::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
     let inst = st.containers.exec_get(&id)?;
     let tty = body.tty.unwrap_or(false) || inst.spec.tty;
     let stdin = inst.spec.attach_stdin;
-    let detach_keys = parse_detach_keys(if inst.spec.detach_keys.is_empty() { "ctrl-p,ctrl-q" } else { &inst.spec.detach_keys })?;
+    let detach_keys = parse_detach_keys(if inst.spec.detach_keys.is_empty() {
+        "ctrl-p,ctrl-q"
+    } else {
+        &inst.spec.detach_keys
+    })?;
     if body.detach {
         st.containers.exec_start(&id, true, body.tty).await?;
         return Ok(StatusCode::OK.into_response());
     }
     let stream = st.containers.exec_start(&id, false, body.tty).await?;
-    let Some(stream) = stream else { return Ok(StatusCode::OK.into_response()) };
+    let Some(stream) = stream else {
+        return Ok(StatusCode::OK.into_response());
+    };
     let svc = st.containers.clone();
     if wants_upgrade {
         tokio::spawn(async move {
@@ -246,7 +293,11 @@ pub async fn exec_start(State(st): State<AppState>, Path(id): Path<String>, mut 
         return Ok(upgrade_response(tty));
     }
     let s = tokio_util::io::ReaderStream::new(stream);
-    let ctype = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ctype = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     Ok(([(header::CONTENT_TYPE, ctype)], Body::from_stream(s)).into_response())
 }
 

@@ -21,10 +21,14 @@ fn image_err(e: berth_image::ImageError) -> ApiError {
 
 /// Unix seconds of an RFC 3339 time (0 when unparsable).
 pub fn created_unix(t: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp()).unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| t.timestamp())
+        .unwrap_or(0)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, berth_image::ImageError> + Send + 'static) -> ApiResult<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, berth_image::ImageError> + Send + 'static,
+) -> ApiResult<T> {
     tokio::task::spawn_blocking(f).await?.map_err(image_err)
 }
 
@@ -44,14 +48,22 @@ fn glob(pat: &str, s: &str) -> bool {
 
 fn reference_matches(pat: &str, tag: &str) -> bool {
     // Docker matches against the familiar name, with and without the tag.
-    let Ok(r) = Reference::parse(tag) else { return false };
+    let Ok(r) = Reference::parse(tag) else {
+        return false;
+    };
     let repo = r.familiar_repository();
     let full = r.familiar_string();
     glob(pat, &full) || glob(pat, &repo)
 }
 
 fn labels_of(img: &berth_image::ImageRecord) -> BTreeMap<String, String> {
-    img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default().into_iter().collect()
+    img.config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
 }
 
 fn summary(img: &berth_image::ImageRecord, containers: i64) -> Value {
@@ -108,7 +120,11 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
             let want = match d.as_str() {
                 "true" | "1" => true,
                 "false" | "0" => false,
-                other => return Err(ApiError::invalid(format!("Invalid filter 'dangling={other}'"))),
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "Invalid filter 'dangling={other}'"
+                    )));
+                }
             };
             if want != dangling {
                 continue;
@@ -116,7 +132,10 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
         }
         if let Some(pats) = filters.get("reference")
             && !pats.is_empty()
-            && !img.repo_tags.iter().any(|t| pats.iter().any(|p| reference_matches(p, t)))
+            && !img
+                .repo_tags
+                .iter()
+                .any(|t| pats.iter().any(|p| reference_matches(p, t)))
         {
             continue;
         }
@@ -130,7 +149,9 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
                 continue;
             }
         }
-        if before.as_ref().is_some_and(|b| img.created >= *b) || since.as_ref().is_some_and(|s| img.created <= *s) {
+        if before.as_ref().is_some_and(|b| img.created >= *b)
+            || since.as_ref().is_some_and(|s| img.created <= *s)
+        {
             continue;
         }
         // Intermediate images (untagged parents of others) are only shown with -a.
@@ -157,11 +178,19 @@ pub struct CreateQuery {
 
 fn changes_from_query(raw: &Option<String>) -> Vec<String> {
     let Some(raw) = raw else { return Vec::new() };
-    url::form_urlencoded::parse(raw.as_bytes()).filter(|(k, _)| k == "changes").map(|(_, v)| v.into_owned()).collect()
+    url::form_urlencoded::parse(raw.as_bytes())
+        .filter(|(k, _)| k == "changes")
+        .map(|(_, v)| v.into_owned())
+        .collect()
 }
 
 /// POST `/images/create`: `fromSrc=-` imports the request body; pulling comes with the registry work.
-pub async fn create(State(st): State<AppState>, Query(q): Query<CreateQuery>, RawQuery(raw): RawQuery, body: Body) -> ApiResult<Response> {
+pub async fn create(
+    State(st): State<AppState>,
+    Query(q): Query<CreateQuery>,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
     if let Some(from) = q.from_image.filter(|f| !f.is_empty()) {
         let r = Reference::parse(&from)?;
         return Err(ApiError::not_found(format!(
@@ -171,7 +200,9 @@ pub async fn create(State(st): State<AppState>, Query(q): Query<CreateQuery>, Ra
     }
     let src = q.from_src.unwrap_or_default();
     if src != "-" {
-        return Err(ApiError::invalid(format!("importing from a URL is not supported: {src}")));
+        return Err(ApiError::invalid(format!(
+            "importing from a URL is not supported: {src}"
+        )));
     }
     let reference = match q.repo.filter(|r| !r.is_empty()) {
         Some(repo) => {
@@ -190,8 +221,11 @@ pub async fn create(State(st): State<AppState>, Query(q): Query<CreateQuery>, Ra
         platform: q.platform,
     };
     let images = st.images.clone();
-    let rec = crate::archive::with_body_reader(body, move |r| images.import(r, opts).map_err(image_err)).await?;
-    st.events.publish("image", "import", &rec.id.to_string(), BTreeMap::new());
+    let rec =
+        crate::archive::with_body_reader(body, move |r| images.import(r, opts).map_err(image_err))
+            .await?;
+    st.events
+        .publish("image", "import", &rec.id.to_string(), BTreeMap::new());
     let line = format!("{}\n", json!({"status": rec.id.to_string()}));
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
@@ -217,7 +251,9 @@ pub async fn by_name(State(st): State<AppState>, Path(rest): Path<String>) -> Ap
     if let Some(name) = rest.strip_suffix("/get") {
         return save(st, vec![name.to_string()]).await;
     }
-    Err(ApiError::not_found(format!("page not found: /images/{rest}")))
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{rest}"
+    )))
 }
 
 fn inspect_json(st: &AppState, img: &berth_image::ImageRecord) -> Value {
@@ -255,7 +291,11 @@ pub struct TagQuery {
 }
 
 /// POST `/images/{name}/tag` (and `/push`, which needs the registry client).
-pub async fn by_name_post(State(st): State<AppState>, Path(rest): Path<String>, Query(q): Query<TagQuery>) -> ApiResult<Response> {
+pub async fn by_name_post(
+    State(st): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Query<TagQuery>,
+) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/tag") {
         let repo = q.repo.unwrap_or_default();
         let s = match q.tag.filter(|t| !t.is_empty()) {
@@ -264,7 +304,9 @@ pub async fn by_name_post(State(st): State<AppState>, Path(rest): Path<String>, 
         };
         let r = Reference::parse(&s)?.with_default_tag();
         if r.digest.is_some() {
-            return Err(ApiError::invalid("refusing to create a tag with a digest reference"));
+            return Err(ApiError::invalid(
+                "refusing to create a tag with a digest reference",
+            ));
         }
         let name = name.to_string();
         let images = st.images.clone();
@@ -283,7 +325,9 @@ pub async fn by_name_post(State(st): State<AppState>, Path(rest): Path<String>, 
     if rest.ends_with("/push") {
         return Err(ApiError::internal("berthd cannot push images yet"));
     }
-    Err(ApiError::not_found(format!("page not found: /images/{rest}")))
+    Err(ApiError::not_found(format!(
+        "page not found: /images/{rest}"
+    )))
 }
 
 /// Query of `DELETE /images/{name}`.
@@ -294,13 +338,19 @@ pub struct RemoveQuery {
 }
 
 /// DELETE `/images/{name}`.
-pub async fn remove(State(st): State<AppState>, Path(name): Path<String>, Query(q): Query<RemoveQuery>) -> ApiResult<Json> {
+pub async fn remove(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<Json> {
     let force = qbool(&q.force);
     let _ = qbool(&q.noprune);
     let images = st.images.clone();
     let svc = st.containers.clone();
     let items = blocking(move || {
-        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> { svc.users_of_image(&id.to_string()).into_iter().next() };
+        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> {
+            svc.users_of_image(&id.to_string()).into_iter().next()
+        };
         images.remove(&name, force, &in_use)
     })
     .await?;
@@ -345,8 +395,13 @@ async fn save(st: AppState, names: Vec<String>) -> ApiResult<Response> {
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let s = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    Ok(([(header::CONTENT_TYPE, "application/x-tar")], Body::from_stream(s)).into_response())
+    let s =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(s),
+    )
+        .into_response())
 }
 
 /// GET `/images/get?names=a&names=b`.
@@ -368,18 +423,32 @@ pub struct LoadQuery {
 }
 
 /// POST `/images/load`.
-pub async fn load(State(st): State<AppState>, Query(q): Query<LoadQuery>, body: Body) -> ApiResult<Response> {
+pub async fn load(
+    State(st): State<AppState>,
+    Query(q): Query<LoadQuery>,
+    body: Body,
+) -> ApiResult<Response> {
     let _ = qbool(&q.quiet);
     let images = st.images.clone();
-    let loaded = crate::archive::with_body_reader(body, move |r| images.load(r, &mut |_| {}).map_err(image_err)).await?;
+    let loaded = crate::archive::with_body_reader(body, move |r| {
+        images.load(r, &mut |_| {}).map_err(image_err)
+    })
+    .await?;
     let mut out = String::new();
     for img in loaded {
-        st.events.publish("image", "load", &img.id.to_string(), BTreeMap::new());
+        st.events
+            .publish("image", "load", &img.id.to_string(), BTreeMap::new());
         if img.tags.is_empty() {
-            out.push_str(&format!("{}\n", json!({"stream": format!("Loaded image ID: {}\n", img.id)})));
+            out.push_str(&format!(
+                "{}\n",
+                json!({"stream": format!("Loaded image ID: {}\n", img.id)})
+            ));
         }
         for t in img.tags {
-            out.push_str(&format!("{}\n", json!({"stream": format!("Loaded image: {t}\n")})));
+            out.push_str(&format!(
+                "{}\n",
+                json!({"stream": format!("Loaded image: {t}\n")})
+            ));
         }
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
@@ -394,11 +463,16 @@ pub struct PruneQuery {
 /// POST `/images/prune`.
 pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> ApiResult<Json> {
     let filters = parse_filters(q.filters.as_deref())?;
-    let all = filters.get("dangling").and_then(|v| v.first()).is_some_and(|d| d == "false" || d == "0");
+    let all = filters
+        .get("dangling")
+        .and_then(|v| v.first())
+        .is_some_and(|d| d == "false" || d == "0");
     let images = st.images.clone();
     let svc = st.containers.clone();
     let (items, reclaimed) = blocking(move || {
-        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> { svc.users_of_image(&id.to_string()).into_iter().next() };
+        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> {
+            svc.users_of_image(&id.to_string()).into_iter().next()
+        };
         images.prune(all, &in_use)
     })
     .await?;
@@ -409,7 +483,9 @@ pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> A
             berth_image::DeleteItem::Deleted(d) => json!({"Deleted": d}),
         })
         .collect();
-    Ok(Json(json!({"ImagesDeleted": if list.is_empty() { Value::Null } else { Value::Array(list) }, "SpaceReclaimed": reclaimed})))
+    Ok(Json(
+        json!({"ImagesDeleted": if list.is_empty() { Value::Null } else { Value::Array(list) }, "SpaceReclaimed": reclaimed}),
+    ))
 }
 
 /// Query of `/commit`.
@@ -424,7 +500,12 @@ pub struct CommitQuery {
 }
 
 /// POST `/commit`: the container's changes become a new image layer.
-pub async fn commit(State(st): State<AppState>, Query(q): Query<CommitQuery>, RawQuery(raw): RawQuery, body: Bytes) -> ApiResult<Response> {
+pub async fn commit(
+    State(st): State<AppState>,
+    Query(q): Query<CommitQuery>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> ApiResult<Response> {
     let c = st.containers.get(q.container.as_deref().unwrap_or(""))?;
     let r = c.snapshot();
     let reference = match q.repo.filter(|s| !s.is_empty()) {
@@ -437,12 +518,17 @@ pub async fn commit(State(st): State<AppState>, Query(q): Query<CommitQuery>, Ra
         }
         None => None,
     };
-    let overrides: Option<berth_image::RunConfig> =
-        if body.is_empty() || body.as_ref() == b"null" { None } else { serde_json::from_slice(&body).ok() };
+    let overrides: Option<berth_image::RunConfig> = if body.is_empty() || body.as_ref() == b"null" {
+        None
+    } else {
+        serde_json::from_slice(&body).ok()
+    };
     let pause = q.pause.is_none() || qbool(&q.pause);
-    let paused_here = pause && r.state.running && !r.state.paused && st.containers.pause(&c.id).await.is_ok();
+    let paused_here =
+        pause && r.state.running && !r.state.paused && st.containers.pause(&c.id).await.is_ok();
     let mut run_cfg: berth_image::RunConfig =
-        serde_json::from_value(serde_json::to_value(&r.config).unwrap_or(Value::Null)).unwrap_or_default();
+        serde_json::from_value(serde_json::to_value(&r.config).unwrap_or(Value::Null))
+            .unwrap_or_default();
     if let Some(o) = overrides {
         berth_image::overlay_run_config(&mut run_cfg, o);
     }
@@ -473,7 +559,12 @@ pub async fn commit(State(st): State<AppState>, Query(q): Query<CommitQuery>, Ra
         let _ = st.containers.unpause(&c.id).await;
     }
     let rec = res?;
-    st.events.publish("container", "commit", &c.id, crate::containers::lifecycle::attrs(&r));
+    st.events.publish(
+        "container",
+        "commit",
+        &c.id,
+        crate::containers::lifecycle::attrs(&r),
+    );
     Ok((StatusCode::CREATED, Json(json!({"Id": rec.id.to_string()}))).into_response())
 }
 

@@ -12,7 +12,10 @@ use crate::server::AppState;
 
 /// Docker's boolean query values: `1`/`true`/`True` are true, everything else false.
 pub fn qbool(v: &Option<String>) -> bool {
-    matches!(v.as_deref(), Some("1") | Some("true") | Some("True") | Some("TRUE") | Some("yes"))
+    matches!(
+        v.as_deref(),
+        Some("1") | Some("true") | Some("True") | Some("TRUE") | Some("yes")
+    )
 }
 
 /// Every route berthd serves.
@@ -27,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/json", get(containers::inspect))
-        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
@@ -46,7 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route(
             "/containers/{id}/archive",
-            get(containers::archive_get).head(containers::archive_head).put(containers::archive_put),
+            get(containers::archive_get)
+                .head(containers::archive_head)
+                .put(containers::archive_put),
         )
         .route("/containers/{id}/exec", post(containers::exec_create))
         .route("/exec/{id}/start", post(hijack::exec_start))
@@ -58,7 +66,12 @@ pub fn router(state: AppState) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/prune", post(images::prune))
-        .route("/images/{*name}", get(images::by_name).delete(images::remove).post(images::by_name_post))
+        .route(
+            "/images/{*name}",
+            get(images::by_name)
+                .delete(images::remove)
+                .post(images::by_name_post),
+        )
         .route("/networks", get(containers::networks))
         .route("/networks/prune", post(containers::networks_prune))
         .route("/volumes", get(containers::volumes))
@@ -72,4 +85,3 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(uri: axum::http::Uri) -> crate::error::ApiError {
     crate::error::ApiError::not_found(format!("page not found: {}", uri.path()))
 }
-

@@ -17,15 +17,23 @@ use crate::server::{API_VERSION, AppState, BERTH_VERSION, MIN_API_VERSION};
 pub async fn ping() -> Response {
     let mut h = HeaderMap::new();
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     (StatusCode::OK, h, "OK").into_response()
 }
 
 fn kernel_version() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn go_arch() -> &'static str {
@@ -42,7 +50,11 @@ fn runtime_version(path: &std::path::Path) -> String {
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.lines().next().map(|l| l.rsplit(' ').next().unwrap_or("").to_string()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+        })
         .unwrap_or_default()
 }
 
@@ -50,7 +62,11 @@ fn runtime_version(path: &std::path::Path) -> String {
 pub async fn version(State(st): State<AppState>) -> Json {
     let build_time = "2026-11-25T00:00:00.000000000+00:00";
     let rt_name = st.cfg.default_runtime.clone();
-    let rt_version = st.cfg.runtime_path(&rt_name).map(|p| runtime_version(&p)).unwrap_or_default();
+    let rt_version = st
+        .cfg
+        .runtime_path(&rt_name)
+        .map(|p| runtime_version(&p))
+        .unwrap_or_default();
     Json(json!({
         "Platform": {"Name": "berth"},
         "Components": [
@@ -104,7 +120,11 @@ fn mem_total() -> u64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
@@ -135,20 +155,34 @@ pub async fn info(State(st): State<AppState>) -> ApiResult<Json> {
     let images = st.images.clone();
     let n_images = tokio::task::spawn_blocking(move || images.list().len()).await?;
     let (os, os_version) = os_release();
-    let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut runtimes = serde_json::Map::new();
     for (name, path) in &st.cfg.runtimes {
         runtimes.insert(name.clone(), json!({"path": path}));
     }
     let cg = cgroup_version();
-    let nfd = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let nfd = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
     let driver = st.snap.name();
     let driver_status = if driver == "overlay2" {
-        json!([["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]])
+        json!([
+            ["Backing Filesystem", "extfs"],
+            ["Supports d_type", "true"],
+            ["Using metacopy", "false"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"]
+        ])
     } else {
         json!([])
     };
-    let rt_commit = st.cfg.runtime_path(&st.cfg.default_runtime).map(|p| runtime_version(&p)).unwrap_or_default();
+    let rt_commit = st
+        .cfg
+        .runtime_path(&st.cfg.default_runtime)
+        .map(|p| runtime_version(&p))
+        .unwrap_or_default();
     Ok(Json(json!({
         "ID": daemon_id(&st),
         "Containers": counts.total,
@@ -241,10 +275,18 @@ fn event_matches(ev: &crate::events::Event, filters: &BTreeMap<String, Vec<Strin
         }
         let ok = match key.as_str() {
             "type" => vals.iter().any(|v| v == ev.kind),
-            "event" => vals.iter().any(|v| v == &ev.action || ev.action.starts_with(&format!("{v}:"))),
-            "container" => ev.kind == "container"
-                && vals.iter().any(|v| ev.id.starts_with(v.as_str()) || ev.attributes.get("name") == Some(v)),
-            "image" => vals.iter().any(|v| ev.attributes.get("image") == Some(v) || ev.id == *v),
+            "event" => vals
+                .iter()
+                .any(|v| v == &ev.action || ev.action.starts_with(&format!("{v}:"))),
+            "container" => {
+                ev.kind == "container"
+                    && vals.iter().any(|v| {
+                        ev.id.starts_with(v.as_str()) || ev.attributes.get("name") == Some(v)
+                    })
+            }
+            "image" => vals
+                .iter()
+                .any(|v| ev.attributes.get("image") == Some(v) || ev.id == *v),
             "label" => vals.iter().any(|v| match v.split_once('=') {
                 Some((k, val)) => ev.attributes.get(k).map(String::as_str) == Some(val),
                 None => ev.attributes.contains_key(v),
@@ -261,13 +303,25 @@ fn event_matches(ev: &crate::events::Event, filters: &BTreeMap<String, Vec<Strin
 /// Parses the `filters` query parameter in both of Docker's shapes.
 pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String>>> {
     let mut out = BTreeMap::new();
-    let Some(raw) = raw.filter(|s| !s.is_empty()) else { return Ok(out) };
-    let v: Value = serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let Value::Object(map) = v else { return Err(ApiError::invalid("invalid filter")) };
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(out);
+    };
+    let v: Value =
+        serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
+    let Value::Object(map) = v else {
+        return Err(ApiError::invalid("invalid filter"));
+    };
     for (k, v) in map {
         let vals = match v {
-            Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(String::from)).collect(),
-            Value::Object(o) => o.into_iter().filter(|(_, b)| b.as_bool() == Some(true)).map(|(s, _)| s).collect(),
+            Value::Array(a) => a
+                .into_iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
+            Value::Object(o) => o
+                .into_iter()
+                .filter(|(_, b)| b.as_bool() == Some(true))
+                .map(|(s, _)| s)
+                .collect(),
             _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
         };
         out.insert(k, vals);
@@ -276,7 +330,10 @@ pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String
 }
 
 /// GET `/events`: history since `since`, then live events until `until` (or forever).
-pub async fn events(State(st): State<AppState>, Query(q): Query<EventsQuery>) -> ApiResult<Response> {
+pub async fn events(
+    State(st): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Response> {
     let filters = parse_filters(q.filters.as_deref())?;
     let since = q.since.as_deref().and_then(parse_time_nanos);
     let until = q.until.as_deref().and_then(parse_time_nanos);
@@ -290,7 +347,8 @@ pub async fn events(State(st): State<AppState>, Query(q): Query<EventsQuery>) ->
             .collect(),
         None => Vec::new(),
     };
-    let past_stream = futures_util::stream::iter(past.into_iter().map(|e| Ok::<_, std::io::Error>(line(&e))));
+    let past_stream =
+        futures_util::stream::iter(past.into_iter().map(|e| Ok::<_, std::io::Error>(line(&e))));
     let live_deadline = until.filter(|u| *u > now);
     if until.is_some() && live_deadline.is_none() {
         return Ok(stream_response(past_stream.boxed()));
@@ -331,7 +389,11 @@ fn tokio_stream_from(
 fn stream_response(
     s: futures_util::stream::BoxStream<'static, Result<bytes::Bytes, std::io::Error>>,
 ) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(s)).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(s),
+    )
+        .into_response()
 }
 
 /// GET `/system/df`.
@@ -343,7 +405,10 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Json> {
     let mut imgs = Vec::new();
     for img in &list {
         layers_size += img.size;
-        let used = containers.iter().filter(|c| c["ImageID"].as_str() == Some(img.id.to_string().as_str())).count();
+        let used = containers
+            .iter()
+            .filter(|c| c["ImageID"].as_str() == Some(img.id.to_string().as_str()))
+            .count();
         imgs.push(json!({
             "Containers": used,
             "Created": crate::routes::images::created_unix(&img.created),
