@@ -472,6 +472,13 @@ impl HostConfig {
                 config: Some(BTreeMap::new()),
             }),
             runtime: Some("runc".into()),
+            // The docker CLI's create body always carries these, empty.
+            port_bindings: Some(BTreeMap::new()),
+            dns: Some(Vec::new()),
+            dns_options: Some(Vec::new()),
+            dns_search: Some(Vec::new()),
+            blkio_weight_device: Some(Vec::new()),
+            devices: Some(Vec::new()),
             ..HostConfig::default()
         };
         h.fill_defaults(false);
@@ -485,18 +492,13 @@ impl HostConfig {
         if self.network_mode.as_deref().unwrap_or("").is_empty() {
             self.network_mode = Some("default".into());
         }
-        self.port_bindings.get_or_insert_with(BTreeMap::new);
         self.restart_policy
             .get_or_insert_with(RestartPolicy::default);
         if self.cgroupns_mode.as_deref().unwrap_or("").is_empty() {
             self.cgroupns_mode = Some(if cgroup_v2 { "private" } else { "host" }.into());
         }
-        // The docker CLI always sends these as empty lists.
-        self.dns.get_or_insert_with(Vec::new);
-        self.dns_options.get_or_insert_with(Vec::new);
-        self.dns_search.get_or_insert_with(Vec::new);
-        self.blkio_weight_device.get_or_insert_with(Vec::new);
-        self.devices.get_or_insert_with(Vec::new);
+        // Dns, DnsOptions, DnsSearch, Devices, BlkioWeightDevice and PortBindings stay as the
+        // client sent them: the docker CLI sends empty lists, raw API clients get null back.
         if self.ipc_mode.as_deref().unwrap_or("").is_empty() {
             self.ipc_mode = Some("private".into());
         }

@@ -55,13 +55,18 @@ fn install_debug_tracing(logger: &Logger) {
 
 /// Entry point of the `berth-runc` binary.
 pub fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Re-exec from a sealed memfd so a container cannot overwrite the runtime binary
-    // through /proc/<pid>/exe (CVE-2019-5736).
-    if let Err(e) = pentacle::ensure_sealed() {
+    // through /proc/<pid>/exe (CVE-2019-5736). Only commands that put a process into a
+    // container need it; the copy costs milliseconds, so start/kill/state/delete skip it.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) && let Err(e) = pentacle::ensure_sealed()
+    {
         eprintln!("failed to seal runtime binary: {e}");
         return ExitCode::FAILURE;
     }
-    let cli = Cli::parse();
     let format = match LogFormat::parse(cli.global.log_format.as_deref()) {
         Ok(f) => f,
         Err(msg) => {

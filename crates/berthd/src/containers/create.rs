@@ -90,6 +90,7 @@ impl ContainerService {
     ) -> ApiResult<Created> {
         let mut cfg = req.config;
         let mut host = req.host_config.unwrap_or_default();
+        let networking = req.networking_config;
         let image_name = cfg.image.clone().unwrap_or_default();
         if image_name.is_empty() {
             return Err(ApiError::invalid(
@@ -205,6 +206,11 @@ impl ContainerService {
         } else {
             dir.join(format!("{id}-json.log")).display().to_string()
         };
+        let host_mode = host
+            .network_mode
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "default".into());
         let rec = ContainerRecord {
             id: id.clone(),
             name: format!("/{name}"),
@@ -226,6 +232,12 @@ impl ContainerService {
             driver: self.snap.name().to_string(),
             runtime,
             log_path,
+            networks: crate::containers::network::requested_endpoints(
+                host_mode.as_str(),
+                networking.as_ref(),
+            ),
+            sandbox_key: String::new(),
+            ports: Default::default(),
         };
         // Reserve the name first so a concurrent create with the same name fails.
         {

@@ -67,7 +67,7 @@ impl ExecInstance {
             Some((e, a)) => (e.clone(), a.to_vec()),
             None => (String::new(), Vec::new()),
         };
-        json!({
+        let mut v = json!({
             "CanRemove": false,
             "ContainerID": self.container_id,
             "DetachKeys": self.spec.detach_keys,
@@ -80,7 +80,14 @@ impl ExecInstance {
                               "tty": self.spec.tty, "user": self.spec.user},
             "Running": r.running,
             "Pid": r.pid
-        })
+        });
+        // dockerd omits an empty user (`omitempty`).
+        if self.spec.user.is_empty()
+            && let Some(pc) = v.get_mut("ProcessConfig").and_then(|p| p.as_object_mut())
+        {
+            pc.remove("user");
+        }
+        v
     }
 }
 

@@ -266,6 +266,13 @@ impl ContainerService {
     ) -> Value {
         let dir = self.container_dir(&rec.id);
         let p = |f: &str| dir.join(f).display().to_string();
+        let diff_ids = rec
+            .image
+            .parse::<berth_core::Digest>()
+            .ok()
+            .and_then(|d| self.images.config(&d).ok())
+            .map(|c| c.rootfs.diff_ids)
+            .unwrap_or_default();
         let st = &rec.state;
         let mut state = json!({
             "Status": st.status, "Running": st.running, "Paused": st.paused, "Restarting": st.restarting,
@@ -298,7 +305,7 @@ impl ContainerService {
             "AppArmorProfile": "",
             "ExecIDs": if exec_ids.is_empty() { Value::Null } else { json!(exec_ids) },
             "HostConfig": serde_json::to_value(&rec.host_config).unwrap_or(Value::Null),
-            "GraphDriver": {"Data": {"MergedDir": p("rootfs")}, "Name": rec.driver},
+            "GraphDriver": {"Data": graph_driver_data(&self.cfg, &rec.driver, &diff_ids, Some((&rec.id, &dir.join("rootfs")))), "Name": rec.driver},
         });
         if let (Some((rw, root)), Value::Object(m)) = (size, &mut v) {
             m.insert("SizeRw".into(), json!(rw));
@@ -310,7 +317,7 @@ impl ContainerService {
                 "Config".into(),
                 serde_json::to_value(&rec.config).unwrap_or(Value::Null),
             );
-            m.insert("NetworkSettings".into(), network_settings(rec));
+            m.insert("NetworkSettings".into(), super::network::settings_json(rec));
         }
         v
     }
@@ -324,7 +331,7 @@ impl ContainerService {
             "ImageID": rec.image,
             "Command": rec.command_line(),
             "Created": chrono::DateTime::parse_from_rfc3339(&rec.created).map(|t| t.timestamp()).unwrap_or(0),
-            "Ports": [],
+            "Ports": super::network::summary_ports(rec),
         });
         if let (Some((rw, root)), Value::Object(m)) = (size, &mut v) {
             m.insert("SizeRw".into(), json!(rw));
@@ -344,53 +351,11 @@ impl ContainerService {
                 .filter(|m| !m.is_empty())
                 .unwrap_or_else(|| "default".into());
             m.insert("HostConfig".into(), json!({"NetworkMode": mode}));
-            let net_name = if mode == "default" {
-                "none".to_string()
-            } else {
-                mode.clone()
-            };
-            m.insert(
-                "NetworkSettings".into(),
-                json!({"Networks": {net_name: endpoint_json()}}),
-            );
+            m.insert("NetworkSettings".into(), super::network::summary_json(rec));
             m.insert("Mounts".into(), json!([]));
         }
         v
     }
-}
-
-fn endpoint_json() -> Value {
-    json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "",
-        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null
-    })
-}
-
-fn network_settings(rec: &ContainerRecord) -> Value {
-    let mode = rec
-        .host_config
-        .network_mode
-        .clone()
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| "default".into());
-    let net_name = if mode == "default" {
-        "none".to_string()
-    } else {
-        mode
-    };
-    let sandbox = if rec.state.running {
-        format!("/proc/{}/ns/net", rec.state.pid)
-    } else {
-        String::new()
-    };
-    json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": sandbox, "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {net_name: endpoint_json()}
-    })
 }
 
 /// `docker ps`'s STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created", ...
@@ -440,4 +405,61 @@ pub fn status_text(rec: &ContainerRecord) -> String {
         st.exit_code,
         berth_core::time::human_duration(since(&st.finished_at))
     )
+}
+
+/// `GraphDriver.Data` as dockerd's overlay2 driver shows it: the layer directories of an image
+/// (`diff_ids`, base first) and, for a container, its own upper/work/merged directories.
+pub fn graph_driver_data(
+    cfg: &crate::config::DaemonConfig,
+    driver: &str,
+    diff_ids: &[berth_core::Digest],
+    container: Option<(&str, &Path)>,
+) -> Value {
+    if driver != "overlay2" {
+        return match container {
+            Some((_, merged)) => json!({"MergedDir": merged}),
+            None => Value::Null,
+        };
+    }
+    let root = cfg.data_root.join("snapshots").join("overlay2");
+    let mut chain: Option<berth_core::Digest> = None;
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in diff_ids {
+        let c = berth_snapshot::chain_id(chain.as_ref(), d);
+        dirs.push(root.join("layers").join(c.hex()));
+        chain = Some(c);
+    }
+    dirs.reverse(); // topmost first, as overlay's lowerdir lists them
+    let lower = |ds: &[PathBuf]| {
+        ds.iter()
+            .map(|d| d.join("diff").display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    match container {
+        Some((key, merged)) => {
+            let c = root.join("containers").join(key);
+            let mut m = serde_json::Map::new();
+            if !dirs.is_empty() {
+                m.insert("LowerDir".into(), json!(lower(&dirs)));
+            }
+            m.insert("MergedDir".into(), json!(merged));
+            m.insert("UpperDir".into(), json!(c.join("upper")));
+            m.insert("WorkDir".into(), json!(c.join("work")));
+            Value::Object(m)
+        }
+        None => {
+            let Some((top, rest)) = dirs.split_first() else {
+                return Value::Null;
+            };
+            let mut m = serde_json::Map::new();
+            if !rest.is_empty() {
+                m.insert("LowerDir".into(), json!(lower(rest)));
+            }
+            m.insert("MergedDir".into(), json!(top.join("merged")));
+            m.insert("UpperDir".into(), json!(top.join("diff")));
+            m.insert("WorkDir".into(), json!(top.join("work")));
+            Value::Object(m)
+        }
+    }
 }

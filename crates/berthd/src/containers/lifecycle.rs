@@ -263,6 +263,8 @@ impl ContainerService {
         (code, finished, oom): (i64, String, bool),
     ) {
         *lock(&c.shim) = None;
+        // dockerd forgets a container's exec instances when it stops (ExecIDs becomes null).
+        lock(&c.exec_ids).clear();
         c.with(|r| {
             r.state.status = "exited".into();
             r.state.running = false;

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod inspect;
 pub mod lifecycle;
 pub mod names;
+pub mod network;
 pub mod record;
 
 use std::collections::HashMap;

@@ -91,6 +91,16 @@ pub struct ContainerRecord {
     pub runtime: String,
     /// json-file log path ("" when logging is off).
     pub log_path: String,
+    /// Networks the container is connected to (`NetworkSettings.Networks`): what was asked
+    /// for (aliases, links, static IP) plus the live endpoint while it runs.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, berth_api::EndpointSettings>,
+    /// Network namespace path while running (`NetworkSettings.SandboxKey`).
+    #[serde(default)]
+    pub sandbox_key: String,
+    /// Host ports actually bound while running (`NetworkSettings.Ports`).
+    #[serde(default)]
+    pub ports: berth_api::PortMap,
 }
 
 impl ContainerRecord {

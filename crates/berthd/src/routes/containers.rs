@@ -59,7 +59,7 @@ fn matches_filters(
                     ]
                     .contains(&v.as_str())
                     {
-                        return Err(ApiError::invalid(format!("invalid filter 'status={v}'")));
+                        return Err(ApiError::invalid(format!("Invalid filter 'status={v}'")));
                     }
                 }
                 vals.iter().any(|v| *v == r.state.status)
@@ -103,7 +103,7 @@ fn matches_filters(
                 .iter()
                 .any(|v| r.host_config.network_mode.as_deref().unwrap_or("default") == v),
             "volume" | "publish" | "expose" | "isolation" | "is-task" => true,
-            other => return Err(ApiError::invalid(format!("invalid filter '{other}'"))),
+            other => return Err(ApiError::invalid(format!("Invalid filter '{other}'"))),
         };
         if !ok {
             return Ok(false);
@@ -571,13 +571,51 @@ pub async fn update(
     Ok(Json(json!({"Warnings": warnings})))
 }
 
+/// Paths the engine itself creates in a container's layer (mount points of its own mounts).
+/// dockerd keeps them in a separate "-init" layer, so they never show in `docker diff`.
+const INIT_PATHS: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/mtab",
+    "/.dockerenv",
+];
+/// Subtrees that are mounted over at run time; changes under them are not the container's.
+const INIT_TREES: &[&str] = &["/dev", "/proc", "/sys"];
+
+/// Drops the engine's own mount points from a change list, and the directories that only show
+/// up as changed because of them.
+fn without_init_paths(list: Vec<berth_snapshot::Change>) -> Vec<berth_snapshot::Change> {
+    let under = |p: &str, root: &str| p == root || p.starts_with(&format!("{root}/"));
+    let kept: Vec<berth_snapshot::Change> = list
+        .into_iter()
+        .filter(|c| {
+            !INIT_PATHS.contains(&c.path.as_str()) && !INIT_TREES.iter().any(|t| under(&c.path, t))
+        })
+        .collect();
+    let parents_of_init: Vec<&str> = INIT_PATHS
+        .iter()
+        .filter_map(|p| p.rsplit_once('/').map(|(d, _)| d))
+        .filter(|d| !d.is_empty())
+        .collect();
+    kept.iter()
+        .filter(|c| {
+            !parents_of_init.contains(&c.path.as_str())
+                || kept
+                    .iter()
+                    .any(|o| o.path.len() > c.path.len() && under(&o.path, &c.path))
+        })
+        .cloned()
+        .collect()
+}
+
 /// GET `/containers/{id}/changes`.
 pub async fn changes(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json> {
     let c = st.containers.get(&id)?;
     let snap = st.snap.clone();
     let id = c.id.clone();
     let list = tokio::task::spawn_blocking(move || snap.changes(&id)).await??;
-    let v: Vec<Value> = list
+    let v: Vec<Value> = without_init_paths(list)
         .into_iter()
         .map(|ch| json!({"Path": ch.path, "Kind": ch.kind as u8}))
         .collect();

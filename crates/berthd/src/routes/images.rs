@@ -74,7 +74,7 @@ fn summary(img: &berth_image::ImageRecord, containers: i64) -> Value {
         "Id": img.id.to_string(),
         "Labels": if labels_of(img).is_empty() { Value::Null } else { json!(labels_of(img)) },
         "ParentId": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-        "RepoDigests": if dangling && img.repo_digests.is_empty() { json!(["<none>@<none>"]) } else { json!(img.repo_digests) },
+        "RepoDigests": if dangling && img.repo_digests.is_empty() { json!(["<none>@<none>"]) } else if img.repo_digests.is_empty() { Value::Null } else { json!(img.repo_digests) },
         "RepoTags": if dangling { json!(["<none>:<none>"]) } else { json!(img.repo_tags) },
         "SharedSize": -1,
         "Size": img.size,
@@ -98,7 +98,7 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
     }
     for k in filters.keys() {
         if !["dangling", "label", "before", "since", "reference", "until"].contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!("invalid filter '{k}'")));
+            return Err(ApiError::invalid(format!("Invalid filter '{k}'")));
         }
     }
     let images = st.images.clone();
@@ -277,7 +277,7 @@ fn inspect_json(st: &AppState, img: &berth_image::ImageRecord) -> Value {
         "Os": cfg.os.clone(),
         "Size": img.size,
         "VirtualSize": img.size,
-        "GraphDriver": {"Data": null, "Name": st.snap.name()},
+        "GraphDriver": {"Data": crate::containers::inspect::graph_driver_data(&st.cfg, st.snap.name(), &cfg.rootfs.diff_ids, None), "Name": st.snap.name()},
         "RootFS": {"Type": "layers", "Layers": cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
         "Metadata": {"LastTagTime": img.last_tag_time.clone().unwrap_or_else(|| berth_core::time::ZERO_TIME.to_string())}
     })

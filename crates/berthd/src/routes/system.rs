@@ -221,9 +221,9 @@ pub async fn info(State(st): State<AppState>) -> ApiResult<Json> {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
+        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
             "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
-            "Mirrors": null},
+            "Mirrors": []},
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total(),
         "GenericResources": null,
@@ -322,7 +322,7 @@ pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String
                 .filter(|(_, b)| b.as_bool() == Some(true))
                 .map(|(s, _)| s)
                 .collect(),
-            _ => return Err(ApiError::invalid(format!("invalid filter '{k}'"))),
+            _ => return Err(ApiError::invalid(format!("Invalid filter '{k}'"))),
         };
         out.insert(k, vals);
     }
@@ -415,7 +415,7 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Json> {
             "Id": img.id.to_string(),
             "Labels": img.config.config.as_ref().and_then(|c| c.labels.clone()),
             "ParentId": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-            "RepoDigests": img.repo_digests,
+            "RepoDigests": if img.repo_digests.is_empty() { Value::Null } else { json!(img.repo_digests) },
             "RepoTags": img.repo_tags,
             "SharedSize": 0,
             "Size": img.size,
@@ -427,7 +427,7 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Json> {
         "Images": imgs,
         "Containers": containers,
         "Volumes": [],
-        "BuildCache": [],
+        "BuildCache": Value::Null,
         "BuilderSize": 0
     })))
 }

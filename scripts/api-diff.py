@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Differential check of berthd's Engine API against a real dockerd, both on unix sockets.
+
+Runs the same requests against both daemons and prints where the JSON *shapes* differ: keys one
+side lacks, and type differences (null vs [] vs {} vs string vs number vs bool). Values are not
+compared (ids, times differ), except status codes and error messages.
+
+    python3 scripts/api-diff.py /run/berth/berth.sock /tmp/dd/d.sock
+
+Both daemons need an image named `busybox` with /bin/busybox (e.g. `docker import`).
+"""
+import http.client
+import json
+import socket
+import sys
+
+
+class UnixConn(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.path)
+        self.sock = s
+
+
+def call(sock, method, path, body=None):
+    c = UnixConn(sock)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    c.request(method, "/v1.41" + path, body=json.dumps(body) if body is not None else None, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    try:
+        return r.status, json.loads(data) if data else None
+    except ValueError:
+        return r.status, data.decode(errors="replace")
+
+
+def kind(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "list"
+    return "object"
+
+
+# Keys whose contents are data (maps keyed by ids, env names...), not schema.
+OPAQUE = {"Labels", "Options", "Ports", "Networks", "ExposedPorts", "Volumes", "Containers",
+          "Annotations", "DriverOpts", "Data", "Status", "Plugins", "Runtimes", "RegistryConfig",
+          "IndexConfigs", "Tmpfs", "LogConfig", "Sysctls", "StorageOpt", "Config"}
+
+
+def diff(a, b, path, out):
+    ka, kb = kind(a), kind(b)
+    if ka != kb:
+        out.append(f"{path}: berth {ka} ({json.dumps(a)[:60]}), docker {kb} ({json.dumps(b)[:60]})")
+        return
+    if ka == "object":
+        last = path.rsplit(".", 1)[-1]
+        if last in OPAQUE and path.count(".") > 1:
+            return
+        for k in sorted(set(a) | set(b)):
+            if k not in a:
+                out.append(f"{path}.{k}: missing in berth (docker: {json.dumps(b[k])[:60]})")
+            elif k not in b:
+                out.append(f"{path}.{k}: extra in berth ({json.dumps(a[k])[:60]})")
+            else:
+                diff(a[k], b[k], f"{path}.{k}", out)
+    elif ka == "list" and a and b:
+        diff(a[0], b[0], path + "[0]", out)
+
+
+def main():
+    berth, docker = sys.argv[1], sys.argv[2]
+    both = (berth, docker)
+    report = []
+
+    def compare(name, method, path, body=None, paths=None):
+        (sa, ja), (sb, jb) = [call(s, method, (paths or {}).get(s, path), body) for s in both]
+        out = []
+        if sa != sb:
+            out.append(f"status: berth {sa}, docker {sb}")
+        if isinstance(ja, dict) and isinstance(jb, dict) and "message" in jb and ja.get("message") != jb["message"]:
+            out.append(f"message: berth {ja.get('message')!r}, docker {jb['message']!r}")
+        diff(ja, jb, "$", out)
+        report.append((name, out))
+        return ja, jb
+
+    compare("version", "GET", "/version")
+    compare("info", "GET", "/info")
+    compare("images", "GET", "/images/json")
+    compare("image inspect", "GET", "/images/busybox/json")
+    compare("image history", "GET", "/images/busybox/history")
+    create = {"Image": "busybox", "Cmd": ["sleep", "100"], "Labels": {"a": "b"}, "Env": ["X=1"],
+              "HostConfig": {"NetworkMode": "none"}}
+    ids = {}
+    for s in both:
+        call(s, "DELETE", "/containers/apidiff?force=1")
+        st, j = call(s, "POST", "/containers/create?name=apidiff", create)
+        ids[s] = j.get("Id") if isinstance(j, dict) else None
+    compare("container inspect (created)", "GET", "/containers/apidiff/json")
+    compare("ps -a", "GET", "/containers/json?all=1")
+    for s in both:
+        call(s, "POST", "/containers/apidiff/start")
+    compare("container inspect (running)", "GET", "/containers/apidiff/json")
+    compare("ps", "GET", "/containers/json")
+    compare("top", "GET", "/containers/apidiff/top")
+    compare("stats one-shot", "GET", "/containers/apidiff/stats?stream=0")
+    ex = {}
+    for s in both:
+        st, j = call(s, "POST", "/containers/apidiff/exec", {"Cmd": ["true"], "AttachStdout": True})
+        ex[s] = j.get("Id") if isinstance(j, dict) else ""
+    compare("exec inspect", "GET", "", paths={s: f"/exec/{ex[s]}/json" for s in both})
+    compare("changes", "GET", "/containers/apidiff/changes")
+    compare("start again (304)", "POST", "/containers/apidiff/start")
+    compare("rm running", "DELETE", "/containers/apidiff")
+    for s in both:
+        call(s, "POST", "/containers/apidiff/stop?t=1")
+    compare("container inspect (exited)", "GET", "/containers/apidiff/json")
+    compare("wait exited", "POST", "/containers/apidiff/wait")
+    compare("system df", "GET", "/system/df")
+    compare("networks", "GET", "/networks")
+    compare("network bridge", "GET", "/networks/bridge")
+    compare("network none", "GET", "/networks/none")
+    compare("volumes", "GET", "/volumes")
+    compare("no such container", "GET", "/containers/nope/json")
+    compare("no such image", "GET", "/images/nope/json")
+    compare("no such image create", "POST", "/containers/create", {"Image": "nope"})
+    compare("bad name", "POST", "/containers/create?name=a/b", {"Image": "busybox"})
+    compare("no such exec", "GET", "/exec/nope/json")
+    compare("no such network", "GET", "/networks/nope")
+    compare("no such volume", "GET", "/volumes/nope")
+    compare("kill stopped", "POST", "/containers/apidiff/kill")
+    compare("pause stopped", "POST", "/containers/apidiff/pause")
+    compare("container prune filters bad", "POST", "/containers/prune?filters=" + "%7B%22x%22%3A%5B%22y%22%5D%7D")
+    for s in both:
+        call(s, "DELETE", "/containers/apidiff?force=1")
+
+    bad = 0
+    for name, out in report:
+        if out:
+            bad += 1
+            print(f"== {name}")
+            for line in out:
+                print("   " + line)
+    print(f"{bad} of {len(report)} requests differ")
+
+
+if __name__ == "__main__":
+    main()
