@@ -94,7 +94,7 @@ impl ContainerService {
         let image_name = cfg.image.clone().unwrap_or_default();
         if image_name.is_empty() {
             return Err(ApiError::invalid(
-                "config cannot be empty in order to create a container",
+                "Config cannot be empty in order to create a container",
             ));
         }
         let images = self.images.clone();
@@ -114,6 +114,8 @@ impl ContainerService {
             })?;
         let img_cfg = image.config.config.clone().unwrap_or_default();
         merge_image_config(&mut cfg, &img_cfg);
+        // dockerd always stores a label map on containers (`{}` when there are none).
+        cfg.labels.get_or_insert_with(Default::default);
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {

@@ -334,7 +334,9 @@ impl ContainerService {
             "Ports": super::network::summary_ports(rec),
         });
         if let (Some((rw, root)), Value::Object(m)) = (size, &mut v) {
-            m.insert("SizeRw".into(), json!(rw));
+            if rw > 0 {
+                m.insert("SizeRw".into(), json!(rw));
+            }
             m.insert("SizeRootFs".into(), json!(root));
         }
         if let Value::Object(m) = &mut v {

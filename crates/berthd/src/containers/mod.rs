@@ -315,7 +315,12 @@ impl ContainerService {
     /// Renames a container.
     pub fn rename(&self, name_or_id: &str, new_name: &str) -> ApiResult<()> {
         let c = self.get(name_or_id)?;
-        let new_name = names::validate(new_name)?;
+        let new_name = names::validate(new_name).map_err(|e| {
+            ApiError::invalid(format!(
+                "Error when allocating new name: {}",
+                e.message.replacen("name (", "name (/", 1)
+            ))
+        })?;
         let old = c.snapshot().name;
         if old.trim_start_matches('/') == new_name {
             return Err(ApiError::invalid(

@@ -160,7 +160,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let req: berth_api::ContainerCreateRequest = if body.is_empty() {
         return Err(ApiError::invalid(
-            "config cannot be empty in order to create a container",
+            "Config cannot be empty in order to create a container",
         ));
     } else {
         serde_json::from_slice(&body)
@@ -568,7 +568,9 @@ pub async fn update(
     let req: berth_api::ContainerUpdateRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
     let warnings = crate::stats::update(&st.containers, &id, req).await?;
-    Ok(Json(json!({"Warnings": warnings})))
+    Ok(Json(
+        json!({"Warnings": if warnings.is_empty() { Value::Null } else { json!(warnings) }}),
+    ))
 }
 
 /// Paths the engine itself creates in a container's layer (mount points of its own mounts).
