@@ -578,6 +578,14 @@ impl ContainerService {
             lock(&self.execs).remove(&exec_id);
         }
         self.cleanup_files(&c.id).await;
+        // The image may have been force-removed while this container held its layers.
+        let image_gone = r
+            .image
+            .parse::<berth_core::Digest>()
+            .is_ok_and(|d| self.images.layer_chain(&d).is_err());
+        if image_gone {
+            tokio::task::block_in_place(|| self.gc_orphan_layers());
+        }
         self.events
             .publish("container", "destroy", &c.id, attrs(&r));
         c.wait_tx.send_modify(|w| w.removed = true);

@@ -276,6 +276,38 @@ impl ContainerService {
             .collect()
     }
 
+    /// The container that keeps an image from being removed, for rmi's messages: a running
+    /// one if there is any (Docker names it in the "cannot delete ... running" conflict).
+    pub fn image_user(&self, image_id: &str) -> Option<(String, bool)> {
+        let users = self.users_of_image(image_id);
+        users
+            .iter()
+            .find(|(_, running)| *running)
+            .or(users.first())
+            .cloned()
+    }
+
+    /// Frees layers left without an image or container (after a forced rmi of an image whose
+    /// last container is now gone).
+    pub fn gc_orphan_layers(&self) {
+        let mut tops: Vec<berth_core::Digest> = Vec::new();
+        for c in self.all() {
+            let Ok(img) = c.snapshot().image.parse::<berth_core::Digest>() else {
+                return;
+            };
+            match self.images.layer_chain(&img) {
+                Ok(Some(top)) => tops.push(top),
+                Ok(None) => {}
+                // Another container's image is gone too: its layers can't be told apart
+                // from orphans, so keep everything until that container goes.
+                Err(_) => return,
+            }
+        }
+        if let Err(e) = self.images.gc_layers(&tops) {
+            tracing::warn!("layer gc: {e}");
+        }
+    }
+
     /// (bytes written by the container, that plus its image) for `ps -s` and `inspect -s`.
     pub async fn sizes(&self, r: &ContainerRecord) -> (u64, u64) {
         let snap = self.snap.clone();

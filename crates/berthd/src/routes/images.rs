@@ -344,14 +344,12 @@ pub async fn remove(
     Query(q): Query<RemoveQuery>,
 ) -> ApiResult<Json> {
     let force = qbool(&q.force);
-    let _ = qbool(&q.noprune);
+    let noprune = qbool(&q.noprune);
     let images = st.images.clone();
     let svc = st.containers.clone();
     let items = blocking(move || {
-        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> {
-            svc.users_of_image(&id.to_string()).into_iter().next()
-        };
-        images.remove(&name, force, &in_use)
+        let in_use = |id: &berth_core::Digest| svc.image_user(&id.to_string());
+        images.remove_with(&name, force, noprune, &in_use)
     })
     .await?;
     let mut out = Vec::new();
@@ -470,9 +468,7 @@ pub async fn prune(State(st): State<AppState>, Query(q): Query<PruneQuery>) -> A
     let images = st.images.clone();
     let svc = st.containers.clone();
     let (items, reclaimed) = blocking(move || {
-        let in_use = |id: &berth_core::Digest| -> Option<(String, bool)> {
-            svc.users_of_image(&id.to_string()).into_iter().next()
-        };
+        let in_use = |id: &berth_core::Digest| svc.image_user(&id.to_string());
         images.prune(all, &in_use)
     })
     .await?;

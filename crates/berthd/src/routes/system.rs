@@ -300,33 +300,18 @@ fn event_matches(ev: &crate::events::Event, filters: &BTreeMap<String, Vec<Strin
     true
 }
 
-/// Parses the `filters` query parameter in both of Docker's shapes.
+/// Parses the `filters` query parameter (both of Docker's shapes, via `berth_api::Filters`)
+/// into key → values.
 pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String>>> {
-    let mut out = BTreeMap::new();
-    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
-        return Ok(out);
-    };
-    let v: Value =
-        serde_json::from_str(raw).map_err(|e| ApiError::invalid(format!("invalid filter: {e}")))?;
-    let Value::Object(map) = v else {
-        return Err(ApiError::invalid("invalid filter"));
-    };
-    for (k, v) in map {
-        let vals = match v {
-            Value::Array(a) => a
-                .into_iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect(),
-            Value::Object(o) => o
-                .into_iter()
-                .filter(|(_, b)| b.as_bool() == Some(true))
-                .map(|(s, _)| s)
-                .collect(),
-            _ => return Err(ApiError::invalid(format!("Invalid filter '{k}'"))),
-        };
-        out.insert(k, vals);
-    }
-    Ok(out)
+    let f = berth_api::Filters::parse(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(f.keys()
+        .map(|k| {
+            (
+                k.to_string(),
+                f.get(k).into_iter().map(String::from).collect(),
+            )
+        })
+        .collect())
 }
 
 /// GET `/events`: history since `since`, then live events until `until` (or forever).
