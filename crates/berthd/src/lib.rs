@@ -6,6 +6,7 @@
 //! pool; nothing here forks to enter namespaces.
 
 #![recursion_limit = "256"]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod archive;
 pub mod config;

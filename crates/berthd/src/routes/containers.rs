@@ -62,7 +62,7 @@ fn matches_filters(
                         return Err(ApiError::invalid(format!("Invalid filter 'status={v}'")));
                     }
                 }
-                vals.iter().any(|v| *v == r.state.status)
+                vals.contains(&r.state.status)
             }
             "exited" => vals.iter().any(|v| {
                 !r.state.running
@@ -440,9 +440,7 @@ pub async fn logs(
         .and_then(|l| l.r#type.clone())
         .unwrap_or_default();
     if driver == "none" || r.log_path.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "configured logging driver does not support reading"
-        )));
+        return Err(ApiError::invalid("configured logging driver does not support reading".to_string()));
     }
     let opts = crate::logs::LogOptions {
         follow: qbool(&q.follow),

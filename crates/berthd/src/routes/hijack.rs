@@ -227,9 +227,9 @@ pub async fn attach(
         return Ok(upgrade_response(tty));
     }
     // No upgrade requested: stream output as the response body.
-    let body = futures_util::stream::once(async move { rx.await })
+    let body = futures_util::stream::once(rx)
         .filter_map(|r| async move { r.ok().and_then(|r| r.ok()) })
-        .flat_map(|s| tokio_util::io::ReaderStream::new(s));
+        .flat_map(tokio_util::io::ReaderStream::new);
     use futures_util::StreamExt as _;
     let ctype = if tty {
         "application/vnd.docker.raw-stream"
