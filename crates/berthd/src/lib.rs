@@ -14,6 +14,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod logs;
+pub mod progress;
 pub mod routes;
 pub mod server;
 pub mod stats;

@@ -440,7 +440,9 @@ pub async fn logs(
         .and_then(|l| l.r#type.clone())
         .unwrap_or_default();
     if driver == "none" || r.log_path.is_empty() {
-        return Err(ApiError::invalid("configured logging driver does not support reading".to_string()));
+        return Err(ApiError::invalid(
+            "configured logging driver does not support reading".to_string(),
+        ));
     }
     let opts = crate::logs::LogOptions {
         follow: qbool(&q.follow),
