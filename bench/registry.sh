@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Registry throughput: skopeo push and pull of an image with one 200 MiB random layer against
+# berth-registry (release build) and Debian's docker-registry (distribution 2.8), in one run.
+#
+#   bash bench/registry.sh                 # 200 MiB layer, 3 rounds, median
+#   SIZE_MB=50 ROUNDS=1 bash bench/registry.sh
+#   BERTH_REGISTRY=target/debug/berth-registry bash bench/registry.sh   # skip the release build
+#
+# The layer is a tar of random bytes, gzip -1'd once up front, so skopeo copies it verbatim
+# (no recompression) and the timings measure the registries, not the client's compressor.
+# Both registries store on the same filesystem (under $TMPDIR) and listen on 127.0.0.1. Besides
+# skopeo (whose own digesting and file writes bound what any registry can show), a raw curl
+# upload/download of the same layer measures the servers alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${SIZE_MB:-200}
+ROUNDS=${ROUNDS:-3}
+ROOT=$(mktemp -d "${TMPDIR:-/tmp}/berth-regbench.XXXXXX")
+PIDS=()
+cleanup() {
+    set +e
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$ROOT"
+}
+trap cleanup EXIT
+
+command -v skopeo >/dev/null || { echo "skopeo is required (apt-get install skopeo)" >&2; exit 1; }
+if ! command -v docker-registry >/dev/null; then
+    echo "installing docker-registry (Debian's distribution 2.8)..." >&2
+    apt-get install -y -q docker-registry >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q docker-registry >/dev/null)
+fi
+# The Debian package starts a system service on :5000; we run our own instances instead.
+
+if [[ -z "${BERTH_REGISTRY:-}" ]]; then
+    cargo build --release -p berth-registry -q
+    BERTH_REGISTRY=$PWD/target/release/berth-registry
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_up() { # poll /v2/ until it answers, 10 s deadline
+    local url=$1 deadline=$((SECONDS + 10))
+    until curl -fsS -o /dev/null "$url/v2/" 2>/dev/null; do
+        (( SECONDS < deadline )) || { echo "registry at $url did not come up" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+# --- the image: OCI layout with one gzip'd tar layer of SIZE_MB random bytes ---
+SRC=$ROOT/src
+mkdir -p "$SRC/blobs/sha256" "$ROOT/layer"
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom > "$ROOT/layer/random.bin"
+tar -C "$ROOT/layer" -cf "$ROOT/layer.tar" random.bin
+rm -f "$ROOT/layer/random.bin"
+DIFF_ID=$(sha256sum "$ROOT/layer.tar" | cut -d' ' -f1)
+gzip -1 -c "$ROOT/layer.tar" > "$ROOT/layer.tar.gz"
+rm -f "$ROOT/layer.tar"
+LAYER=$(sha256sum "$ROOT/layer.tar.gz" | cut -d' ' -f1)
+LAYER_SIZE=$(stat -c %s "$ROOT/layer.tar.gz")
+mv "$ROOT/layer.tar.gz" "$SRC/blobs/sha256/$LAYER"
+printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$DIFF_ID" > "$ROOT/config.json"
+CONFIG=$(sha256sum "$ROOT/config.json" | cut -d' ' -f1)
+CONFIG_SIZE=$(stat -c %s "$ROOT/config.json")
+mv "$ROOT/config.json" "$SRC/blobs/sha256/$CONFIG"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+    "$CONFIG" "$CONFIG_SIZE" "$LAYER" "$LAYER_SIZE" > "$ROOT/manifest.json"
+MANIFEST=$(sha256sum "$ROOT/manifest.json" | cut -d' ' -f1)
+MANIFEST_SIZE=$(stat -c %s "$ROOT/manifest.json")
+mv "$ROOT/manifest.json" "$SRC/blobs/sha256/$MANIFEST"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' \
+    "$MANIFEST" "$MANIFEST_SIZE" > "$SRC/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$SRC/oci-layout"
+
+# --- registries ---
+start_berth() {
+    local port=$1 dir=$2
+    mkdir -p "$dir"
+    printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' "$dir/data" "$port" > "$dir/config.yml"
+    RUST_LOG=warn "$BERTH_REGISTRY" serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    PIDS+=($!)
+    wait_up "http://127.0.0.1:$port"
+}
+start_distribution() {
+    local port=$1 dir=$2
+    mkdir -p "$dir"
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' "$dir/data" "$port" > "$dir/config.yml"
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    PIDS+=($!)
+    wait_up "http://127.0.0.1:$port"
+}
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+stop_last() { local p=${PIDS[-1]}; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; unset 'PIDS[-1]'; }
+
+# bench KIND: prints medians "skopeo_push skopeo_pull curl_push curl_pull" over ROUNDS. Every round
+# uses a fresh registry on a fresh port and empty storage, so skopeo's blob-info cache (keyed by
+# host:port) can never turn a push into a cross-repo mount.
+bench() {
+    local kind=$1 sp=() sl=() cp=() cl=()
+    for ((i = 0; i < ROUNDS; i++)); do
+        local port dir t0 t1 t2 t3 t4
+        port=$(free_port)
+        dir=$ROOT/$kind-$i
+        "start_$kind" "$port" "$dir"
+        local ref="docker://127.0.0.1:$port/bench/img:bench" out="$dir/pull"
+        t0=$(now)
+        skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$SRC:bench" "$ref"
+        t1=$(now)
+        skopeo --insecure-policy copy -q --src-tls-verify=false "$ref" "oci:$out:bench"
+        t2=$(now)
+        cmp -s "$out/blobs/sha256/$LAYER" "$SRC/blobs/sha256/$LAYER" || { echo "$kind: pulled layer differs" >&2; exit 1; }
+        rm -rf "$out"
+        # Raw HTTP: one monolithic upload and one download of the layer, without skopeo's overhead.
+        # POST then PUT with the whole body (distribution 2.8 ignores a monolithic POST body).
+        local loc sep
+        loc=$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/raw/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+        [[ $loc == /* ]] && loc="http://127.0.0.1:$port$loc"
+        [[ $loc == *\?* ]] && sep='&' || sep='?'
+        curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$SRC/blobs/sha256/$LAYER" \
+            "${loc}${sep}digest=sha256:$LAYER"
+        t3=$(now)
+        curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/bench/raw/blobs/sha256:$LAYER"
+        t4=$(now)
+        stop_last
+        rm -rf "$dir"
+        sp+=("$(echo "$t1 - $t0" | bc -l)")
+        sl+=("$(echo "$t2 - $t1" | bc -l)")
+        cp+=("$(echo "$t3 - $t2" | bc -l)")
+        cl+=("$(echo "$t4 - $t3" | bc -l)")
+    done
+    echo "$(printf '%s\n' "${sp[@]}" | median) $(printf '%s\n' "${sl[@]}" | median) $(printf '%s\n' "${cp[@]}" | median) $(printf '%s\n' "${cl[@]}" | median)"
+}
+
+read -r B_SP B_SL B_CP B_CL < <(bench berth)
+read -r D_SP D_SL D_CP D_CL < <(bench distribution)
+
+MB=$(echo "$LAYER_SIZE / 1048576" | bc -l)
+mbs() { echo "$MB / $1" | bc -l | xargs printf '%.1f'; }
+row() { printf '%-34s %-7s %9.3f %9s %9.3f %9s\n' "$1" "$2" "$3" "$(mbs "$3")" "$4" "$(mbs "$4")"; }
+DIST_VERSION=$(docker-registry --version 2>/dev/null | awk '{print $3}')
+printf '\npush/pull of one %.0f MiB layer, median of %d rounds (fresh registry per round)\n' "$MB" "$ROUNDS"
+printf '%-34s %-7s %9s %9s %9s %9s\n' registry client "push s" "push MB/s" "pull s" "pull MB/s"
+row "berth-registry ($(basename "$(dirname "$BERTH_REGISTRY")"))" skopeo "$B_SP" "$B_SL"
+row "docker-registry $DIST_VERSION" skopeo "$D_SP" "$D_SL"
+row "berth-registry ($(basename "$(dirname "$BERTH_REGISTRY")"))" curl "$B_CP" "$B_CL"
+row "docker-registry $DIST_VERSION" curl "$D_CP" "$D_CL"
+printf '\nspeedup berth/distribution (target >= 2x): skopeo push %.2fx, pull %.2fx; curl push %.2fx, pull %.2fx\n' \
+    "$(echo "$D_SP / $B_SP" | bc -l)" "$(echo "$D_SL / $B_SL" | bc -l)" \
+    "$(echo "$D_CP / $B_CP" | bc -l)" "$(echo "$D_CL / $B_CL" | bc -l)"
