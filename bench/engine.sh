@@ -41,7 +41,7 @@ for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.05; done
 export DOCKER_HOST=unix://$SOCK
 docker import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null
 
-median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"} else {print a[int((NR+1)/2)]}}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"} else {printf "%.3f\n", a[int((NR+1)/2)]}}'; }
 # time_n CMD...: median wall seconds of N runs.
 time_n() {
     for _ in $(seq "$N"); do
@@ -87,7 +87,7 @@ docker rm -f bench-idle >/dev/null
 # The OCI runtimes alone on the same rootfs (no daemon): the floor any engine sits on.
 mkdir -p "$ROOT/bundle"
 cp -a "$ROOT/rootfs" "$ROOT/bundle/rootfs"
-(cd "$ROOT/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
+(cd "$ROOT/bundle" && runc spec && jq '.process.terminal = false | .process.args = ["true"] | del(.process.rlimits)' config.json >c.json && mv c.json config.json)
 for rt in runc "$BIN/berth-runc"; do
     name=$(basename "$rt")
     i=0
@@ -96,7 +96,16 @@ done
 
 if command -v podman >/dev/null; then
     P=(podman --root "$ROOT/podman" --runroot "$ROOT/podman-run" --runtime runc --cgroup-manager cgroupfs --events-backend none)
-    "${P[@]}" import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null 2>&1 && bench_engine podman "${P[@]}"
+    # podman's default nofile/nproc limits are above this host's hard limits: pass ours.
+    podman_b() {
+        if [[ $1 == run ]]; then
+            shift
+            "${P[@]}" run --ulimit "nofile=1024:1024" --ulimit "nproc=4096:4096" "$@"
+        else
+            "${P[@]}" "$@"
+        fi
+    }
+    "${P[@]}" import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null 2>&1 && bench_engine podman podman_b
 fi
 if command -v dockerd >/dev/null; then
     dockerd --data-root "$ROOT/dockerd" --exec-root "$ROOT/dockerd-exec" -H "unix://$ROOT/dockerd.sock" \

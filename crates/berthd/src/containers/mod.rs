@@ -340,8 +340,17 @@ impl ContainerService {
     }
 
     /// Shim state directory.
+    ///
+    /// The directory holds the shim's unix socket, whose path must fit in `sun_path` (108
+    /// bytes), so it is named by the id's first 20 hex digits (80 bits: collisions are not a
+    /// concern) rather than all 64. A directory named by the full id (older layout) still wins.
     pub fn shim_dir(&self, id: &str) -> PathBuf {
-        self.cfg.exec_root.join("shims").join(id)
+        let shims = self.cfg.exec_root.join("shims");
+        let full = shims.join(id);
+        if full.exists() {
+            return full;
+        }
+        shims.join(&id[..id.len().min(20)])
     }
 
     /// Renames a container.
