@@ -1,4 +1,5 @@
 //! Core types shared by every berth subsystem: error kinds, object ids, digests and image references.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod digest;
 pub mod error;

@@ -34,7 +34,9 @@ pub enum ReferenceError {
     Uppercase,
 }
 
-fn valid_component(c: &str) -> bool {
+/// Whether `c` is one `/`-separated component of a repository path:
+/// `[a-z0-9]+` joined by `.`, `_`, `__` or runs of `-` (the distribution grammar).
+pub fn valid_component(c: &str) -> bool {
     // [a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*
     if c.is_empty() {
         return false;
@@ -63,7 +65,8 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
-fn valid_tag(t: &str) -> bool {
+/// Whether `t` is a valid tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
         && b.len() <= 128

@@ -124,7 +124,9 @@ mod tests {
             |_| vec![],
         )
         .await;
-        let e = r.err().expect("an error, not a stream");
+        let Err(e) = r else {
+            panic!("an error, not a stream");
+        };
         assert_eq!(e.message, "manifest unknown");
     }
 

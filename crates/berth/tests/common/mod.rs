@@ -308,7 +308,6 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     ] {
         dir_hdr(d, if d == "tmp" { 0o1777 } else { 0o755 });
     }
-    drop(dir_hdr);
     let data = std::fs::read(bb).expect("read busybox");
     let mut h = tar::Header::new_gnu();
     h.set_uid(0);
