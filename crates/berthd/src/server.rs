@@ -78,11 +78,16 @@ impl AppState {
         );
         let images = Arc::new(ImageStore::open(&cfg.data_root, db.clone(), snap.clone())?);
         let events = Arc::new(EventBus::new());
+        let volumes = Arc::new(berth_volumes::VolumeStore::open(
+            &cfg.data_root,
+            db.clone(),
+        )?);
         let containers = ContainerService::open(
             cfg.clone(),
             db,
             images.clone(),
             snap.clone(),
+            volumes,
             events.clone(),
         )
         .await?;

@@ -240,6 +240,7 @@ impl ContainerService {
             ),
             sandbox_key: String::new(),
             ports: Default::default(),
+            mounts: Vec::new(),
         };
         // Reserve the name first so a concurrent create with the same name fails.
         {
@@ -271,10 +272,23 @@ impl ContainerService {
             }
             Err(e) => Err(ApiError::from_classified(e)),
         };
-        if let Err(e) = prepared {
-            lock(&self.names).remove(&name);
-            self.cleanup_files(&id).await;
-            return Err(e);
+        let prepared = match prepared {
+            Ok(()) => {
+                let svc = self.clone();
+                let rec2 = rec.clone();
+                let rootfs = dir.join("rootfs");
+                tokio::task::spawn_blocking(move || svc.plan_mounts(&rec2, &rootfs)).await?
+            }
+            Err(e) => Err(e),
+        };
+        let mut rec = rec;
+        match prepared {
+            Ok(mounts) => rec.mounts = mounts,
+            Err(e) => {
+                lock(&self.names).remove(&name);
+                self.cleanup_files(&id).await;
+                return Err(e);
+            }
         }
         let c = self.insert(rec);
         if let Err(e) = self.persist(&c) {

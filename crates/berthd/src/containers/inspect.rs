@@ -151,6 +151,7 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
                 .unwrap_or_default(),
         );
     }
+    mounts.extend(svc.oci_mounts(rec)?);
     let security_opt = hc.security_opt.clone().unwrap_or_default();
     let mut seccomp = SeccompMode::Default;
     let mut no_new_privileges = false;
@@ -312,7 +313,10 @@ impl ContainerService {
             m.insert("SizeRootFs".into(), json!(root));
         }
         if let Value::Object(m) = &mut v {
-            m.insert("Mounts".into(), json!([]));
+            m.insert(
+                "Mounts".into(),
+                Value::Array(rec.mounts.iter().map(|m| m.to_api_json()).collect()),
+            );
             m.insert(
                 "Config".into(),
                 serde_json::to_value(&rec.config).unwrap_or(Value::Null),
@@ -354,7 +358,10 @@ impl ContainerService {
                 .unwrap_or_else(|| "default".into());
             m.insert("HostConfig".into(), json!({"NetworkMode": mode}));
             m.insert("NetworkSettings".into(), super::network::summary_json(rec));
-            m.insert("Mounts".into(), json!([]));
+            m.insert(
+                "Mounts".into(),
+                Value::Array(rec.mounts.iter().map(|m| m.to_api_json()).collect()),
+            );
         }
         v
     }

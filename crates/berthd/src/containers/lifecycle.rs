@@ -81,7 +81,7 @@ impl ContainerService {
                 let svc = self.clone();
                 let id = c.id.clone();
                 tokio::spawn(async move {
-                    let _ = svc.remove(&id, true).await;
+                    let _ = svc.remove_with_volumes(&id, true, true).await;
                 });
             }
             return Err(e);
@@ -265,6 +265,7 @@ impl ContainerService {
         *lock(&c.shim) = None;
         // dockerd forgets a container's exec instances when it stops (ExecIDs becomes null).
         lock(&c.exec_ids).clear();
+        self.release_mounts(&c.snapshot());
         c.with(|r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -291,7 +292,7 @@ impl ContainerService {
             let svc = self.clone();
             let id = c.id.clone();
             tokio::spawn(async move {
-                if let Err(e) = svc.remove(&id, true).await {
+                if let Err(e) = svc.remove_with_volumes(&id, true, true).await {
                     tracing::warn!("auto-remove of {id}: {e}");
                 }
             });
@@ -531,6 +532,16 @@ impl ContainerService {
 
     /// Removes a container (killing it first with `force`).
     pub async fn remove(&self, name_or_id: &str, force: bool) -> ApiResult<()> {
+        self.remove_with_volumes(name_or_id, force, false).await
+    }
+
+    /// `remove`, also removing the container's anonymous volumes when `volumes` (`rm -v`).
+    pub async fn remove_with_volumes(
+        &self,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> ApiResult<()> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         if self.find(&c.id).is_none() {
@@ -578,6 +589,10 @@ impl ContainerService {
             lock(&self.execs).remove(&exec_id);
         }
         self.cleanup_files(&c.id).await;
+        self.release_mounts(&r);
+        if volumes {
+            self.remove_anonymous_volumes(&r);
+        }
         // The image may have been force-removed while this container held its layers.
         let image_gone = r
             .image

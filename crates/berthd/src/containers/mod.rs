@@ -10,6 +10,7 @@ pub mod create;
 pub mod exec;
 pub mod inspect;
 pub mod lifecycle;
+pub mod mounts;
 pub mod names;
 pub mod network;
 pub mod record;
@@ -117,6 +118,8 @@ pub struct ContainerService {
     pub images: Arc<ImageStore>,
     /// Snapshotter.
     pub snap: Arc<dyn Snapshotter>,
+    /// Volumes.
+    pub volumes: Arc<berth_volumes::VolumeStore>,
     /// Event bus.
     pub events: Arc<EventBus>,
     map: Mutex<HashMap<String, Arc<Container>>>,
@@ -132,6 +135,7 @@ impl ContainerService {
         db: Arc<redb::Database>,
         images: Arc<ImageStore>,
         snap: Arc<dyn Snapshotter>,
+        volumes: Arc<berth_volumes::VolumeStore>,
         events: Arc<EventBus>,
     ) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
@@ -158,6 +162,7 @@ impl ContainerService {
             db,
             images,
             snap,
+            volumes,
             events,
             map: Mutex::new(HashMap::new()),
             names: Mutex::new(names::NameIndex::default()),

@@ -101,6 +101,9 @@ pub struct ContainerRecord {
     /// Host ports actually bound while running (`NetworkSettings.Ports`).
     #[serde(default)]
     pub ports: berth_api::PortMap,
+    /// Volumes, binds and tmpfs mounts (`Mounts`).
+    #[serde(default)]
+    pub mounts: Vec<berth_volumes::MountRecord>,
 }
 
 impl ContainerRecord {

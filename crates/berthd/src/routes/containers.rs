@@ -216,8 +216,9 @@ pub async fn remove(
             "Conflict, cannot remove the default link name of the container",
         ));
     }
-    let _ = qbool(&q.v);
-    st.containers.remove(&id, qbool(&q.force)).await?;
+    st.containers
+        .remove_with_volumes(&id, qbool(&q.force), qbool(&q.v))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -817,16 +818,6 @@ fn hex_name(name: &str) -> String {
 /// POST `/networks/prune`: no user networks exist yet, so nothing to delete.
 pub async fn networks_prune() -> Json {
     Json(json!({"NetworksDeleted": null}))
-}
-
-/// GET `/volumes`: no volumes exist yet.
-pub async fn volumes() -> Json {
-    Json(json!({"Volumes": [], "Warnings": null}))
-}
-
-/// POST `/volumes/prune`.
-pub async fn volumes_prune() -> Json {
-    Json(json!({"VolumesDeleted": null, "SpaceReclaimed": 0}))
 }
 
 /// POST `/build/prune`: berth has no build cache yet.

@@ -4,6 +4,7 @@ pub mod containers;
 pub mod hijack;
 pub mod images;
 pub mod system;
+pub mod volumes;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -74,8 +75,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/networks", get(containers::networks))
         .route("/networks/prune", post(containers::networks_prune))
-        .route("/volumes", get(containers::volumes))
-        .route("/volumes/prune", post(containers::volumes_prune))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/build/prune", post(containers::build_prune))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::server::common_headers))

@@ -411,7 +411,7 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Json> {
         "LayersSize": layers_size,
         "Images": imgs,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": super::volumes::df_json(&st),
         "BuildCache": Value::Null,
         "BuilderSize": 0
     })))
