@@ -2,6 +2,8 @@
 //! containers, image content is copied up, binds honour `:ro`, tmpfs, `--volumes-from`,
 //! `rm -v`, in-use refusal, prune, and Docker's error texts.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::Daemon;

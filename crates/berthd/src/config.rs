@@ -58,6 +58,39 @@ pub struct Flags {
     /// Enable debug logging (same as --log-level debug).
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Address and prefix of the default bridge (e.g. 172.17.0.1/16).
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Allocate container addresses of the default bridge from this range.
+    #[arg(long)]
+    pub fixed_cidr: Option<String>,
+    /// Pools for new networks: base=CIDR,size=N.
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// Program iptables rules (NAT, published ports, isolation).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub iptables: bool,
+    /// Use a userland proxy for published ports (needed for 127.0.0.1).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub userland_proxy: bool,
+    /// DNS servers for containers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// DNS search domains for containers.
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// DNS options for containers.
+    #[arg(long = "dns-opt")]
+    pub dns_opt: Vec<String>,
+}
+
+/// One `default-address-pools` entry of daemon.json.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddressPool {
+    /// Base CIDR.
+    pub base: String,
+    /// Prefix length of each network carved from it.
+    pub size: u8,
 }
 
 /// A runtime entry of daemon.json `runtimes`.
@@ -90,6 +123,18 @@ struct FileConfig {
     log_opts: BTreeMap<String, String>,
     #[serde(default)]
     labels: Vec<String>,
+    bip: Option<String>,
+    fixed_cidr: Option<String>,
+    #[serde(default)]
+    default_address_pools: Vec<AddressPool>,
+    iptables: Option<bool>,
+    userland_proxy: Option<bool>,
+    #[serde(default)]
+    dns: Vec<String>,
+    #[serde(default)]
+    dns_search: Vec<String>,
+    #[serde(default)]
+    dns_opts: Vec<String>,
 }
 
 /// The effective daemon configuration.
@@ -121,6 +166,29 @@ pub struct DaemonConfig {
     pub instance: String,
     /// Directory holding berthd and its helper binaries.
     pub bin_dir: PathBuf,
+    /// Container networking settings.
+    pub net: NetSettings,
+}
+
+/// The networking part of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct NetSettings {
+    /// `--bip`.
+    pub bip: Option<String>,
+    /// `--fixed-cidr`.
+    pub fixed_cidr: Option<String>,
+    /// `--default-address-pool` (base, size).
+    pub pools: Vec<(String, u8)>,
+    /// `--iptables`.
+    pub iptables: bool,
+    /// `--userland-proxy`.
+    pub userland_proxy: bool,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-opt`.
+    pub dns_options: Vec<String>,
 }
 
 impl DaemonConfig {
@@ -201,6 +269,52 @@ impl DaemonConfig {
             .or(file.log_driver)
             .unwrap_or_else(|| "json-file".into());
         let instance = instance_name(&data_root);
+        let mut pools: Vec<(String, u8)> = file
+            .default_address_pools
+            .iter()
+            .map(|p| (p.base.clone(), p.size))
+            .collect();
+        for spec in &flags.default_address_pool {
+            let mut base = None;
+            let mut size = None;
+            for kv in spec.split(',') {
+                match kv.split_once('=') {
+                    Some(("base", b)) => base = Some(b.to_string()),
+                    Some(("size", s)) => size = s.parse::<u8>().ok(),
+                    _ => anyhow::bail!(
+                        "invalid --default-address-pool {spec:?}: expected base=CIDR,size=N"
+                    ),
+                }
+            }
+            match (base, size) {
+                (Some(b), Some(s)) => pools.push((b, s)),
+                _ => anyhow::bail!(
+                    "invalid --default-address-pool {spec:?}: expected base=CIDR,size=N"
+                ),
+            }
+        }
+        let net = NetSettings {
+            bip: flags.bip.or(file.bip),
+            fixed_cidr: flags.fixed_cidr.or(file.fixed_cidr),
+            pools,
+            iptables: flags.iptables && file.iptables.unwrap_or(true),
+            userland_proxy: flags.userland_proxy && file.userland_proxy.unwrap_or(true),
+            dns: if flags.dns.is_empty() {
+                file.dns
+            } else {
+                flags.dns
+            },
+            dns_search: if flags.dns_search.is_empty() {
+                file.dns_search
+            } else {
+                flags.dns_search
+            },
+            dns_options: if flags.dns_opt.is_empty() {
+                file.dns_opts
+            } else {
+                flags.dns_opt
+            },
+        };
         Ok(DaemonConfig {
             data_root,
             exec_root,
@@ -215,6 +329,7 @@ impl DaemonConfig {
             labels: file.labels,
             instance,
             bin_dir,
+            net,
         })
     }
 
@@ -227,6 +342,15 @@ impl DaemonConfig {
             return Some(PathBuf::from(name));
         }
         None
+    }
+
+    /// Name of the default bridge: `berth0` for the default instance, else `bb<8 hex>` (the
+    /// instance's hash; interface names are at most 15 bytes).
+    pub fn default_bridge(&self) -> String {
+        match self.instance.strip_prefix("berth-") {
+            Some(h) => format!("bb{h}"),
+            None => "berth0".into(),
+        }
     }
 
     /// The cgroup parent of this daemon's containers (cgroupfs driver).

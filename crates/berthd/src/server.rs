@@ -82,12 +82,33 @@ impl AppState {
             &cfg.data_root,
             db.clone(),
         )?);
+        let net = berth_network::NetworkManager::start(
+            berth_network::NetConfig {
+                instance: cfg.instance.clone(),
+                exec_root: cfg.exec_root.clone(),
+                default_bridge: cfg.default_bridge(),
+                bip: cfg.net.bip.clone(),
+                fixed_cidr: cfg.net.fixed_cidr.clone(),
+                default_address_pools: cfg.net.pools.clone(),
+                iptables: cfg.net.iptables,
+                ip_forward: true,
+                userland_proxy: cfg.net.userland_proxy,
+                mtu: None,
+                dns: cfg.net.dns.clone(),
+                dns_search: cfg.net.dns_search.clone(),
+                dns_options: cfg.net.dns_options.clone(),
+            },
+            db.clone(),
+        )
+        .await
+        .context("initializing networks")?;
         let containers = ContainerService::open(
             cfg.clone(),
             db,
             images.clone(),
             snap.clone(),
             volumes,
+            net,
             events.clone(),
         )
         .await?;
@@ -137,6 +158,8 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down; containers keep running (live restore)");
+    // Proxies and DNS stop with us; endpoints of running containers stay for the next start.
+    state.containers.net.shutdown(true).await;
     for p in unix_paths {
         let _ = std::fs::remove_file(p);
     }

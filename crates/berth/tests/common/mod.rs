@@ -262,10 +262,32 @@ fn run_cli(bin: &str, env: &str, host: &str, args: &[&str], input: Option<&[u8]>
             let _ = stdin.write_all(&data);
         });
     }
+    // Drain both pipes while waiting, so large outputs (save to stdout) cannot block the child.
+    let drain = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out_t = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_t = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(st)) => break st,
             Ok(None) if Instant::now() > deadline => {
                 let _ = child.kill();
                 panic!("{bin} {args:?} did not finish within 120s");
@@ -273,8 +295,12 @@ fn run_cli(bin: &str, env: &str, host: &str, args: &[&str], input: Option<&[u8]>
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => panic!("waiting for {bin}: {e}"),
         }
-    }
-    Out::from(child.wait_with_output().expect("output"))
+    };
+    Out::from(Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    })
 }
 
 /// A tar of a minimal rootfs: /bin/busybox and a symlink per applet, plus /etc and /tmp.
@@ -392,4 +418,118 @@ impl Drop for Daemon {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
     }
+}
+
+/// Which client drives a scenario: every scenario runs through both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cli {
+    /// The real docker CLI.
+    Docker,
+    /// Our `berth` CLI.
+    Berth,
+}
+
+/// Both clients, for `for cli in BOTH`.
+pub const BOTH: [Cli; 2] = [Cli::Docker, Cli::Berth];
+
+impl Daemon {
+    /// Runs `args` through the chosen client.
+    pub fn cli(&self, cli: Cli, args: &[&str]) -> Out {
+        self.cli_stdin(cli, args, None)
+    }
+
+    /// Runs `args` through the chosen client with bytes on stdin.
+    pub fn cli_stdin(&self, cli: Cli, args: &[&str], input: Option<&[u8]>) -> Out {
+        match cli {
+            Cli::Docker => self.docker_stdin(args, input),
+            Cli::Berth => self.berth_stdin(args, input),
+        }
+    }
+
+    /// Starts a long-running client process (e.g. `logs -f`, `events`, `attach`) with piped
+    /// stdio; the caller reads and kills it.
+    pub fn spawn_cli(&self, cli: Cli, args: &[&str]) -> Child {
+        let (bin, env) = match cli {
+            Cli::Docker => (PathBuf::from(DOCKER), "DOCKER_HOST"),
+            Cli::Berth => (bin_dir().join("berth"), "BERTH_HOST"),
+        };
+        Command::new(bin)
+            .args(args)
+            .env(env, self.host())
+            .env("DOCKER_CONFIG", "/tmp/berth-e2e-docker-config")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn client")
+    }
+
+    /// `inspect -f <fmt> <target>` through docker, trimmed.
+    pub fn inspect(&self, fmt: &str, target: &str) -> String {
+        self.docker(&["inspect", "-f", fmt, target])
+            .ok()
+            .out()
+            .to_string()
+    }
+
+    /// Polls `inspect -f fmt target` until it equals `want` (deadline 20s).
+    pub fn wait_inspect(&self, fmt: &str, target: &str, want: &str) {
+        let mut last = String::new();
+        let ok = poll(Duration::from_secs(20), || {
+            let o = self.docker(&["inspect", "-f", fmt, target]);
+            last = o.out().to_string();
+            last == want
+        });
+        assert!(
+            ok,
+            "{target}: {fmt} stayed {last:?}, wanted {want:?}\n{}",
+            self.log()
+        );
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads a child's stdout on a thread into a shared buffer, so tests can poll it.
+pub fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(mut out) = child.stdout.take() {
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match out.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => b
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+    }
+    buf
+}
+
+/// The buffer as text.
+pub fn text(buf: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+/// Kills a spawned client by its pid and reaps it.
+pub fn stop_child(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
 }

@@ -153,14 +153,12 @@ impl ContainerService {
                 "can't create 'AutoRemove' container with restart policy",
             ));
         }
-        if let Some(mode) = host.network_mode.as_deref() {
-            match mode {
-                "" | "default" | "none" | "host" | "bridge" => {}
-                m if m.starts_with("container:") => {}
-                other => {
-                    return Err(ApiError::not_found(format!("network {other} not found")));
-                }
-            }
+        if let Some(other) = host
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            self.get(other)?;
         }
         let log_driver = host
             .log_config
@@ -213,6 +211,11 @@ impl ContainerService {
             .clone()
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "default".into());
+        let mut endpoints = crate::containers::network::requested_endpoints(
+            host_mode.as_str(),
+            networking.as_ref(),
+        );
+        self.validate_endpoints(&host_mode, &mut endpoints)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name: format!("/{name}"),
@@ -234,10 +237,7 @@ impl ContainerService {
             driver: self.snap.name().to_string(),
             runtime,
             log_path,
-            networks: crate::containers::network::requested_endpoints(
-                host_mode.as_str(),
-                networking.as_ref(),
-            ),
+            networks: endpoints,
             sandbox_key: String::new(),
             ports: Default::default(),
             mounts: Vec::new(),

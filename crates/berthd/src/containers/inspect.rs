@@ -51,6 +51,35 @@ fn resolv_conf(host_network: bool) -> String {
     out
 }
 
+/// Applies `--dns`, `--dns-search` and `--dns-option` over a resolv.conf, as dockerd does:
+/// each given list replaces the corresponding lines.
+fn with_dns_overrides(base: &str, dns: &[String], search: &[String], opts: &[String]) -> String {
+    if dns.is_empty() && search.is_empty() && opts.is_empty() {
+        return base.to_string();
+    }
+    let mut out = String::new();
+    for line in base.lines() {
+        let t = line.trim_start();
+        let drop = (!dns.is_empty() && t.starts_with("nameserver"))
+            || (!search.is_empty() && (t.starts_with("search") || t.starts_with("domain")))
+            || (!opts.is_empty() && t.starts_with("options"));
+        if !drop {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for ns in dns {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !opts.is_empty() {
+        out.push_str(&format!("options {}\n", opts.join(" ")));
+    }
+    out
+}
+
 fn bind(dest: &str, src: &Path, ro: bool) -> oci_spec::runtime::Mount {
     let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
     if ro {
@@ -65,9 +94,10 @@ fn bind(dest: &str, src: &Path, ro: bool) -> oci_spec::runtime::Mount {
         .unwrap_or_default()
 }
 
-fn ns_mode(svc: &ContainerService, mode: &str) -> ApiResult<NamespaceMode> {
+fn ns_mode(svc: &ContainerService, rec: &ContainerRecord, mode: &str) -> ApiResult<NamespaceMode> {
     Ok(match mode {
         "host" => NamespaceMode::Host,
+        _ if !rec.sandbox_key.is_empty() => NamespaceMode::Path(PathBuf::from(&rec.sandbox_key)),
         m if m.starts_with("container:") => {
             let other = svc.get(&m["container:".len()..])?;
             let r = other.snapshot();
@@ -102,6 +132,7 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| DEFAULT_HOSTS.to_string())
     } else {
         let mut h = DEFAULT_HOSTS.to_string();
+        h.push_str(&svc.hosts_entries(rec));
         for extra in hc.extra_hosts.clone().unwrap_or_default() {
             if let Some((name, ip)) = extra.split_once(':') {
                 h.push_str(&format!("{ip}\t{name}\n"));
@@ -110,7 +141,21 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         h
     };
     std::fs::write(dir.join("hosts"), hosts)?;
-    std::fs::write(dir.join("resolv.conf"), resolv_conf(host_net))?;
+    let dns = hc.dns.clone().unwrap_or_default();
+    let dns_search = hc.dns_search.clone().unwrap_or_default();
+    let dns_options = hc.dns_options.clone().unwrap_or_default();
+    let user_net = rec
+        .networks
+        .keys()
+        .find(|n| !matches!(n.as_str(), "bridge" | "host" | "none"));
+    let resolv = match user_net {
+        // User networks resolve through the embedded DNS server.
+        Some(n) if !rec.sandbox_key.is_empty() => {
+            svc.net.resolv_conf(n, &dns, &dns_search, &dns_options)
+        }
+        _ => with_dns_overrides(&resolv_conf(host_net), &dns, &dns_search, &dns_options),
+    };
+    std::fs::write(dir.join("resolv.conf"), resolv)?;
 
     let user = berth_oci::resolve_user(&rootfs, cfg.user.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
@@ -215,7 +260,7 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
         cap_drop: hc.cap_drop.clone().unwrap_or_default(),
         no_new_privileges,
         seccomp,
-        network: ns_mode(svc, &net_mode)?,
+        network: ns_mode(svc, rec, &net_mode)?,
         ipc: if hc.ipc_mode.as_deref() == Some("host") {
             NamespaceMode::Host
         } else {

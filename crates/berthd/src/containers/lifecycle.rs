@@ -91,11 +91,15 @@ impl ContainerService {
 
     /// Starts the container; the caller holds `c.op`.
     pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> ApiResult<()> {
-        let rec = c.snapshot();
         let dir = self.container_dir(&c.id);
         let shim_dir = self.shim_dir(&c.id);
         // A previous run's shim state is stale now.
         let _ = std::fs::remove_dir_all(&shim_dir);
+        if let Err(e) = self.attach_networks(c).await {
+            self.record_start_failure(c, &e.message, 128);
+            return Err(e);
+        }
+        let rec = c.snapshot();
         let spec_res = {
             let svc = self.clone();
             let rec = rec.clone();
@@ -106,6 +110,7 @@ impl ContainerService {
             .await?
         };
         if let Err(e) = spec_res {
+            self.detach_networks(c).await;
             self.record_start_failure(c, &e.message, 128);
             return Err(e);
         }
@@ -153,6 +158,7 @@ impl ContainerService {
                     e
                 );
                 let (code, kind) = classify_start_error(&msg);
+                self.detach_networks(c).await;
                 self.record_start_failure(c, &msg, code);
                 self.flush_pending(c, &msg);
                 return Err(ApiError::new(kind, msg));
@@ -175,6 +181,7 @@ impl ContainerService {
                     format!("failed to start container: OCI runtime start failed: {e}: unknown");
                 let (code, kind) = classify_start_error(&msg);
                 let _ = shim.shutdown().await;
+                self.detach_networks(c).await;
                 self.record_start_failure(c, &msg, code);
                 return Err(ApiError::new(kind, msg));
             }
@@ -266,6 +273,7 @@ impl ContainerService {
         // dockerd forgets a container's exec instances when it stops (ExecIDs becomes null).
         lock(&c.exec_ids).clear();
         self.release_mounts(&c.snapshot());
+        self.detach_networks(c).await;
         c.with(|r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -590,6 +598,7 @@ impl ContainerService {
         }
         self.cleanup_files(&c.id).await;
         self.release_mounts(&r);
+        self.detach_networks(&c).await;
         if volumes {
             self.remove_anonymous_volumes(&r);
         }

@@ -120,6 +120,8 @@ pub struct ContainerService {
     pub snap: Arc<dyn Snapshotter>,
     /// Volumes.
     pub volumes: Arc<berth_volumes::VolumeStore>,
+    /// Networks.
+    pub net: Arc<berth_network::NetworkManager>,
     /// Event bus.
     pub events: Arc<EventBus>,
     map: Mutex<HashMap<String, Arc<Container>>>,
@@ -136,6 +138,7 @@ impl ContainerService {
         images: Arc<ImageStore>,
         snap: Arc<dyn Snapshotter>,
         volumes: Arc<berth_volumes::VolumeStore>,
+        net: Arc<berth_network::NetworkManager>,
         events: Arc<EventBus>,
     ) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(cfg.data_root.join("containers"))?;
@@ -163,15 +166,23 @@ impl ContainerService {
             images,
             snap,
             volumes,
+            net,
             events,
             map: Mutex::new(HashMap::new()),
             names: Mutex::new(names::NameIndex::default()),
             execs: Mutex::new(HashMap::new()),
         });
+        let mut live = Vec::new();
         for rec in records {
             let c = svc.insert(rec);
             lifecycle::restore(&svc, &c).await;
+            let r = c.snapshot();
+            if r.state.running && !r.sandbox_key.is_empty() {
+                live.push((r.id.clone(), std::path::PathBuf::from(&r.sandbox_key)));
+            }
         }
+        // Re-adopt the endpoints of containers that kept running; release everything else.
+        svc.net.restore(&live).await;
         Ok(svc)
     }
 

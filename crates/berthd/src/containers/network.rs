@@ -168,6 +168,327 @@ pub fn summary_ports(rec: &ContainerRecord) -> Value {
     Value::Array(out)
 }
 
+impl super::ContainerService {
+    /// Checks a create request's networking against the networks that exist, in dockerd's
+    /// words, and fills in the network ids.
+    pub(crate) fn validate_endpoints(
+        &self,
+        mode: &str,
+        eps: &mut BTreeMap<String, EndpointSettings>,
+    ) -> crate::error::ApiResult<()> {
+        use crate::error::ApiError;
+        for (name, ep) in eps.iter_mut() {
+            // dockerd checks that the network exists only at start (create succeeds).
+            let Ok(info) = self.net.get(name) else {
+                continue;
+            };
+            let user = info.is_user;
+            if !user && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+                return Err(ApiError::invalid(
+                    "network-scoped aliases are only supported for user-defined networks",
+                ));
+            }
+            if !user
+                && ep
+                    .ipam_config
+                    .as_ref()
+                    .and_then(|i| i.ipv4_address.as_deref())
+                    .is_some_and(|a| !a.is_empty())
+            {
+                return Err(ApiError::invalid(
+                    "user specified IP address is supported on user defined networks only",
+                ));
+            }
+            ep.network_id = info.id.clone();
+        }
+        let _ = mode;
+        Ok(())
+    }
+
+    /// Gives a starting container its network namespace and endpoints. Returns the namespace
+    /// path for the OCI spec (None for host/none/container: modes). Nothing is left behind on
+    /// failure.
+    pub(crate) async fn attach_networks(
+        &self,
+        c: &super::Container,
+    ) -> crate::error::ApiResult<Option<std::path::PathBuf>> {
+        use crate::error::ApiError;
+        let rec = c.snapshot();
+        let mode = mode(&rec);
+        if !has_own_endpoints(&mode) {
+            return Ok(None);
+        }
+        let net_err = |e: berth_network::NetError| ApiError::from_classified(e);
+        let sandbox = self.net.create_sandbox(&rec.id).await.map_err(net_err)?;
+        let mut networks = rec.networks.clone();
+        let mut ports = berth_api::PortMap::new();
+        let bindings = port_bindings(&rec);
+        let publish_all = if rec.host_config.publish_all_ports.unwrap_or(false) {
+            rec.config
+                .exposed_ports
+                .clone()
+                .unwrap_or_default()
+                .keys()
+                .filter_map(|p| {
+                    let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                    Some((port.parse::<u16>().ok()?, proto.to_string()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let links = self.resolve_links(&rec);
+        let mut first = true;
+        for (name, ep) in networks.iter_mut() {
+            let req = berth_network::EndpointRequest {
+                name: rec.short_name().to_string(),
+                hostname: rec.config.hostname.clone().unwrap_or_default(),
+                aliases: ep.aliases.clone().unwrap_or_default(),
+                links: links.clone(),
+                ipv4: ep
+                    .ipam_config
+                    .as_ref()
+                    .and_then(|i| i.ipv4_address.as_deref())
+                    .and_then(|a| a.parse().ok()),
+                mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
+                // Ports are published once, through the first network.
+                port_bindings: if first { bindings.clone() } else { Vec::new() },
+                publish_all_ports: if first {
+                    publish_all.clone()
+                } else {
+                    Vec::new()
+                },
+            };
+            let info = match self.net.connect(&rec.id, &sandbox, name, req).await {
+                Ok(i) => i,
+                Err(e) => {
+                    self.net.release_container(&rec.id).await;
+                    return Err(net_err(e));
+                }
+            };
+            first = false;
+            ep.network_id = info.network_id.clone();
+            ep.endpoint_id = info.endpoint_id.clone();
+            ep.ip_address = info.ip.to_string();
+            ep.ip_prefix_len = i64::from(info.prefix_len);
+            ep.gateway = info.gateway.to_string();
+            ep.mac_address = info.mac.clone();
+            for (cport, proto, host_ip, host_port) in &info.ports {
+                ports
+                    .entry(format!("{cport}/{proto}"))
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(berth_api::PortBinding {
+                        host_ip: Some(host_ip.clone()),
+                        host_port: Some(host_port.to_string()),
+                    });
+            }
+        }
+        c.with(|r| {
+            r.networks = networks;
+            r.ports = ports;
+            r.sandbox_key = sandbox.display().to_string();
+        });
+        Ok(Some(sandbox))
+    }
+
+    /// Undoes `attach_networks` (stop, exit, failed start, removal). Idempotent.
+    pub(crate) async fn detach_networks(&self, c: &super::Container) {
+        self.net.release_container(&c.id).await;
+        c.with(clear_live);
+    }
+
+    /// `--link name[:alias]` as (container name, alias) pairs of existing containers.
+    fn resolve_links(&self, rec: &ContainerRecord) -> Vec<(String, String)> {
+        rec.host_config
+            .links
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| {
+                let (target, alias) = parse_link(l);
+                let other = self.get(&target).ok()?.snapshot();
+                Some((other.short_name().to_string(), alias))
+            })
+            .collect()
+    }
+
+    /// Extra /etc/hosts lines: the container's own address and, on the default bridge, its
+    /// links (dockerd writes both).
+    pub(crate) fn hosts_entries(&self, rec: &ContainerRecord) -> String {
+        let mut out = String::new();
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        if let Some(ep) = rec.networks.values().find(|e| !e.ip_address.is_empty()) {
+            out.push_str(&format!("{}\t{hostname}\n", ep.ip_address));
+        }
+        if rec.networks.contains_key("bridge") {
+            for l in rec.host_config.links.clone().unwrap_or_default() {
+                let (target, alias) = parse_link(&l);
+                let Ok(other) = self.get(&target) else {
+                    continue;
+                };
+                let o = other.snapshot();
+                if let Some(ip) = o
+                    .networks
+                    .get("bridge")
+                    .map(|e| e.ip_address.clone())
+                    .filter(|i| !i.is_empty())
+                {
+                    let id12 = &o.id[..12];
+                    out.push_str(&format!("{ip}\t{alias} {id12} {}\n", o.short_name()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `name:alias`, `/name:/me/alias` or `name` → (name, alias).
+pub fn parse_link(l: &str) -> (String, String) {
+    let (a, b) = l.split_once(':').unwrap_or((l, l));
+    let target = a.trim_start_matches('/').to_string();
+    let alias = b.rsplit('/').next().unwrap_or(b).to_string();
+    (target, alias)
+}
+
+/// `HostConfig.PortBindings` as the network layer's bindings.
+pub fn port_bindings(rec: &ContainerRecord) -> Vec<berth_network::PortBinding> {
+    let mut out = Vec::new();
+    for (key, binds) in rec.host_config.port_bindings.clone().unwrap_or_default() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(cport) = port.parse::<u16>() else {
+            continue;
+        };
+        for b in binds.unwrap_or_default() {
+            let host_port = b.host_port.clone().unwrap_or_default();
+            let (start, end) = match host_port.split_once('-') {
+                Some((s, e)) => (s.parse().unwrap_or(0), e.parse().unwrap_or(0)),
+                None => {
+                    let p = host_port.parse().unwrap_or(0);
+                    (p, p)
+                }
+            };
+            out.push(berth_network::PortBinding {
+                container_port: cport,
+                proto: proto.to_string(),
+                host_ip: b.host_ip.clone().unwrap_or_default(),
+                host_port_start: start,
+                host_port_end: end,
+            });
+        }
+    }
+    out
+}
+
+impl super::ContainerService {
+    /// `network connect`: a running container joins now; a stopped one at its next start.
+    pub async fn connect_network(
+        &self,
+        name_or_id: &str,
+        net: &berth_network::NetworkInfo,
+        settings: EndpointSettings,
+    ) -> crate::error::ApiResult<()> {
+        use crate::error::ApiError;
+        let c = self.get(name_or_id)?;
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        let mode = mode(&rec);
+        if !has_own_endpoints(&mode) || !net.is_user && net.name != "bridge" {
+            return Err(ApiError::invalid(
+                "container cannot be disconnected from host network or connected to host network",
+            ));
+        }
+        if rec.networks.contains_key(&net.name) {
+            return Err(ApiError::forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.short_name(),
+                net.name
+            )));
+        }
+        let mut want: BTreeMap<String, EndpointSettings> = BTreeMap::new();
+        want.insert(
+            net.name.clone(),
+            EndpointSettings {
+                ipam_config: settings.ipam_config,
+                links: settings.links.filter(|l| !l.is_empty()),
+                aliases: settings.aliases.filter(|a| !a.is_empty()),
+                ..Default::default()
+            },
+        );
+        self.validate_endpoints(&mode, &mut want)?;
+        let mut ep = want.remove(&net.name).unwrap_or_default();
+        if rec.state.running && !rec.sandbox_key.is_empty() {
+            let req = berth_network::EndpointRequest {
+                name: rec.short_name().to_string(),
+                hostname: rec.config.hostname.clone().unwrap_or_default(),
+                aliases: ep.aliases.clone().unwrap_or_default(),
+                links: self.resolve_links(&rec),
+                ipv4: ep
+                    .ipam_config
+                    .as_ref()
+                    .and_then(|i| i.ipv4_address.as_deref())
+                    .and_then(|a| a.parse().ok()),
+                mac: None,
+                port_bindings: Vec::new(),
+                publish_all_ports: Vec::new(),
+            };
+            let info = self
+                .net
+                .connect(
+                    &rec.id,
+                    std::path::Path::new(&rec.sandbox_key),
+                    &net.name,
+                    req,
+                )
+                .await
+                .map_err(ApiError::from_classified)?;
+            ep.network_id = info.network_id;
+            ep.endpoint_id = info.endpoint_id;
+            ep.ip_address = info.ip.to_string();
+            ep.ip_prefix_len = i64::from(info.prefix_len);
+            ep.gateway = info.gateway.to_string();
+            ep.mac_address = info.mac;
+        }
+        c.with(|r| {
+            r.networks.insert(net.name.clone(), ep);
+        });
+        self.persist(&c)
+    }
+
+    /// `network disconnect`.
+    pub async fn disconnect_network(
+        &self,
+        name_or_id: &str,
+        net: &berth_network::NetworkInfo,
+        force: bool,
+    ) -> crate::error::ApiResult<()> {
+        use crate::error::ApiError;
+        let c = match self.get(name_or_id) {
+            Ok(c) => c,
+            Err(_) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let _op = c.op.lock().await;
+        let rec = c.snapshot();
+        if !rec.networks.contains_key(&net.name) {
+            return Err(ApiError::forbidden(format!(
+                "container {} is not connected to the network {}",
+                rec.id, net.name
+            )));
+        }
+        if rec.state.running && !rec.sandbox_key.is_empty() {
+            self.net
+                .disconnect(&rec.id, &net.name, force)
+                .await
+                .map_err(ApiError::from_classified)?;
+        }
+        c.with(|r| {
+            r.networks.remove(&net.name);
+        });
+        self.persist(&c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -800,26 +800,6 @@ fn parse_go_duration(s: &str) -> Option<i64> {
     Some(chrono::Utc::now().timestamp_nanos_opt()? - (total * 1e9) as i64)
 }
 
-/// GET `/networks`: the built-in networks that exist until the networks subsystem lands.
-pub async fn networks() -> Json {
-    let net = |name: &str, driver: &str| {
-        json!({"Name": name, "Id": format!("{:0<64}", hex_name(name)), "Created": "0001-01-01T00:00:00Z", "Scope": "local",
-               "Driver": driver, "EnableIPv6": false, "IPAM": {"Driver": "default", "Options": null, "Config": []},
-               "Internal": false, "Attachable": false, "Ingress": false, "ConfigFrom": {"Network": ""},
-               "ConfigOnly": false, "Containers": {}, "Options": {}, "Labels": {}})
-    };
-    Json(json!([net("host", "host"), net("none", "null")]))
-}
-
-fn hex_name(name: &str) -> String {
-    name.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-/// POST `/networks/prune`: no user networks exist yet, so nothing to delete.
-pub async fn networks_prune() -> Json {
-    Json(json!({"NetworksDeleted": null}))
-}
-
 /// POST `/build/prune`: berth has no build cache yet.
 pub async fn build_prune() -> Json {
     Json(json!({"CachesDeleted": null, "SpaceReclaimed": 0}))

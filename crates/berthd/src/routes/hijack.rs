@@ -278,7 +278,33 @@ pub async fn exec_start(
         st.containers.exec_start(&id, true, body.tty).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let stream = st.containers.exec_start(&id, false, body.tty).await?;
+    let stream = match st.containers.exec_start(&id, false, body.tty).await {
+        Ok(s) => s,
+        // Like dockerd: once the process failed to start (its exit code is already set), the
+        // connection is still upgraded and the error goes to the client's stdout; the client
+        // then reads the exit code (126/127) from the exec's inspect.
+        Err(e) if wants_upgrade && crate::containers::lock(&inst.run).exit_code.is_some() => {
+            let msg = format!("{}\r\n", e.message);
+            tokio::spawn(async move {
+                if let Ok(upgraded) = on_upgrade.await {
+                    let mut io = TokioIo::new(upgraded);
+                    let bytes = msg.into_bytes();
+                    let frame = if tty {
+                        bytes
+                    } else {
+                        let mut f = vec![1u8, 0, 0, 0];
+                        f.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                        f.extend_from_slice(&bytes);
+                        f
+                    };
+                    let _ = io.write_all(&frame).await;
+                    let _ = io.shutdown().await;
+                }
+            });
+            return Ok(upgrade_response(tty));
+        }
+        Err(e) => return Err(e),
+    };
     let Some(stream) = stream else {
         return Ok(StatusCode::OK.into_response());
     };

@@ -158,7 +158,18 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
         if !all && dangling && !filters.contains_key("dangling") && st.images.is_parent(&img.id) {
             continue;
         }
-        out.push(summary(&img, -1));
+        let mut v = summary(&img, -1);
+        // Like dockerd, a reference filter also narrows RepoTags to the matching ones, so
+        // `images -q repo:tag` lists the image once.
+        if let Some(pats) = filters.get("reference").filter(|p| !p.is_empty())
+            && let Some(tags) = v.get_mut("RepoTags").and_then(Value::as_array_mut)
+        {
+            tags.retain(|t| {
+                t.as_str()
+                    .is_some_and(|t| pats.iter().any(|p| reference_matches(p, t)))
+            });
+        }
+        out.push(v);
     }
     Ok(Json(Value::Array(out)))
 }

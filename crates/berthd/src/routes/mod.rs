@@ -3,6 +3,7 @@
 pub mod containers;
 pub mod hijack;
 pub mod images;
+pub mod networks;
 pub mod system;
 pub mod volumes;
 
@@ -73,8 +74,15 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::remove)
                 .post(images::by_name_post),
         )
-        .route("/networks", get(containers::networks))
-        .route("/networks/prune", post(containers::networks_prune))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/volumes", get(volumes::list))
         .route("/volumes/create", post(volumes::create))
         .route("/volumes/prune", post(volumes::prune))
