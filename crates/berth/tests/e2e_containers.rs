@@ -544,6 +544,8 @@ fn exec_options_and_errors() {
     }
     // Exec into a stopped container: Docker's words.
     d.docker(&["kill", "ex"]).ok();
+    // kill returns once the signal is sent; wait for the exit to be recorded.
+    d.docker(&["wait", "ex"]).ok();
     for cli in BOTH {
         let o = d.cli(cli, &["exec", "ex", "true"]);
         assert_eq!(o.code, 1, "{cli:?}");
