@@ -29,8 +29,17 @@ pub fn copy_up(src: &Path, dst: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Owner first: chown(2) clears set-id bits and `security.capability`, so mode and xattrs are
+/// applied after it, and times last (every other change bumps ctime/mtime of directories).
 fn copy_attrs(src: &Path, dst: &Path, md: &std::fs::Metadata) -> Result<()> {
     let ctx = || format!("copying attributes to {}", dst.display());
+    let _ = nix::unistd::fchownat(
+        None,
+        dst,
+        Some(nix::unistd::Uid::from_raw(md.uid())),
+        Some(nix::unistd::Gid::from_raw(md.gid())),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    );
     if !md.file_type().is_symlink() {
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))
             .map_err(io_err(ctx()))?;
@@ -42,13 +51,6 @@ fn copy_attrs(src: &Path, dst: &Path, md: &std::fs::Metadata) -> Result<()> {
             }
         }
     }
-    let _ = nix::unistd::fchownat(
-        None,
-        dst,
-        Some(nix::unistd::Uid::from_raw(md.uid())),
-        Some(nix::unistd::Gid::from_raw(md.gid())),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    );
     let atime = nix::sys::time::TimeSpec::new(md.atime(), md.atime_nsec());
     let mtime = nix::sys::time::TimeSpec::new(md.mtime(), md.mtime_nsec());
     let _ = nix::sys::stat::utimensat(
@@ -147,5 +149,60 @@ mod tests {
         assert!(!dst.join("new").exists());
         // Nothing at the source path: nothing to do.
         assert!(!copy_up(&d.path().join("missing"), &dst).unwrap());
+    }
+
+    #[test]
+    fn keeps_owner_setid_bits_and_xattrs_as_root() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        let dst = d.path().join("dst");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        let f = src.join("sub/suid");
+        std::fs::write(&f, b"#!/bin/sh\n").unwrap();
+        nix::unistd::chown(
+            &f,
+            Some(nix::unistd::Uid::from_raw(1000)),
+            Some(nix::unistd::Gid::from_raw(1000)),
+        )
+        .unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o6755)).unwrap();
+        let xattr_ok = xattr::set(&f, "user.berth", b"v").is_ok();
+        nix::unistd::chown(
+            &src.join("sub"),
+            Some(nix::unistd::Uid::from_raw(5)),
+            Some(nix::unistd::Gid::from_raw(6)),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("suid", src.join("sub/link")).unwrap();
+        nix::unistd::fchownat(
+            None,
+            &src.join("sub/link"),
+            Some(nix::unistd::Uid::from_raw(7)),
+            Some(nix::unistd::Gid::from_raw(8)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        assert!(copy_up(&src, &dst).unwrap());
+        let md = std::fs::metadata(dst.join("sub/suid")).unwrap();
+        assert_eq!((md.uid(), md.gid()), (1000, 1000));
+        assert_eq!(md.mode() & 0o7777, 0o6755);
+        if xattr_ok {
+            assert_eq!(
+                xattr::get(dst.join("sub/suid"), "user.berth").unwrap(),
+                Some(b"v".to_vec())
+            );
+        }
+        let sub = std::fs::metadata(dst.join("sub")).unwrap();
+        assert_eq!((sub.uid(), sub.gid()), (5, 6));
+        let l = std::fs::symlink_metadata(dst.join("sub/link")).unwrap();
+        assert_eq!((l.uid(), l.gid()), (7, 8));
+        assert_eq!(
+            std::fs::metadata(src.join("sub")).unwrap().mtime(),
+            sub.mtime()
+        );
     }
 }

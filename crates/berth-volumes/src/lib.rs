@@ -8,7 +8,7 @@ mod spec;
 mod store;
 
 pub use copy::copy_up;
-pub use spec::{MountRecord, parse_bind, parse_volumes_from};
+pub use spec::{MountRecord, check_duplicates, parse_bind, parse_mount_spec, parse_volumes_from};
 pub use store::{Volume, VolumeStore};
 
 /// Errors of the volume subsystem; messages are Docker's.
@@ -28,9 +28,23 @@ pub enum VolumeError {
     /// A malformed mount spec, name or option.
     #[error("{0}")]
     Invalid(String),
-    /// The volume exists with other options.
+    /// The volume exists with other options (kept for callers; dockerd returns the existing
+    /// volume instead, and so does the store).
     #[error("{0}")]
     Conflict(String),
+    /// A driver other than `local` (`create x: error looking up volume plugin d: plugin "d" not found`).
+    #[error(
+        "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+    )]
+    DriverNotFound {
+        /// Volume name.
+        name: String,
+        /// Driver asked for.
+        driver: String,
+    },
+    /// The local driver's mount(2) of an option volume failed (dockerd's wording).
+    #[error("{0}")]
+    Mount(String),
     /// Filesystem or metadata failure.
     #[error("{context}: {source}")]
     Io {
@@ -48,10 +62,12 @@ impl berth_core::Classify for VolumeError {
     fn kind(&self) -> berth_core::ErrorKind {
         use berth_core::ErrorKind;
         match self {
-            VolumeError::NotFound(_) => ErrorKind::NotFound,
+            VolumeError::NotFound(_) | VolumeError::DriverNotFound { .. } => ErrorKind::NotFound,
             VolumeError::InUse { .. } | VolumeError::Conflict(_) => ErrorKind::Conflict,
             VolumeError::Invalid(_) => ErrorKind::InvalidArgument,
-            VolumeError::Io { .. } | VolumeError::Db(_) => ErrorKind::Internal,
+            VolumeError::Io { .. } | VolumeError::Db(_) | VolumeError::Mount(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }

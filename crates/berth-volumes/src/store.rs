@@ -31,13 +31,26 @@ pub struct Volume {
     pub options: BTreeMap<String, String>,
     /// Created for a container's anonymous mount.
     pub anonymous: bool,
+    /// The creator sent a `Labels` map: dockerd echoes it, so an empty one shows as `{}`
+    /// (what `docker volume create` sends) instead of `null` (API callers without one,
+    /// volumes created by `-v`).
+    #[serde(default)]
+    pub labels_set: bool,
+    /// The creator sent a `DriverOpts` map (`{}` rather than `null` when empty).
+    #[serde(default)]
+    pub options_set: bool,
 }
 
 impl Volume {
-    /// Docker's `Volume` JSON (`Labels`/`Options` are `null` when empty, as dockerd shows).
+    /// Docker's `Volume` JSON (`Labels`/`Options` are `null` when empty unless the creator sent
+    /// an empty map, as dockerd shows).
     pub fn to_api_json(&self, usage: Option<(i64, i64)>) -> Value {
-        let map_or_null = |m: &BTreeMap<String, String>| {
-            if m.is_empty() { Value::Null } else { json!(m) }
+        let map_or_null = |m: &BTreeMap<String, String>, set: bool| {
+            if m.is_empty() && !set {
+                Value::Null
+            } else {
+                json!(m)
+            }
         };
         let mut labels = self.labels.clone();
         if self.anonymous {
@@ -48,10 +61,10 @@ impl Volume {
         let mut v = json!({
             "CreatedAt": self.created_at,
             "Driver": self.driver,
-            "Labels": map_or_null(&labels),
+            "Labels": map_or_null(&labels, self.labels_set),
             "Mountpoint": self.mountpoint,
             "Name": self.name,
-            "Options": map_or_null(&self.options),
+            "Options": map_or_null(&self.options, self.options_set),
             "Scope": "local",
         });
         if let Some((size, refs)) = usage {
@@ -81,14 +94,46 @@ fn db_err(e: impl std::fmt::Display) -> VolumeError {
     VolumeError::Db(e.to_string())
 }
 
-/// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-fn valid_name(n: &str) -> bool {
+/// Docker's rule for volume names, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, with the local driver's
+/// messages (prefixed by `create <name>: ` as dockerd does).
+fn check_name(n: &str) -> Result<()> {
     let b = n.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphanumeric()
+    if b.len() == 1 {
+        return Err(VolumeError::Invalid(format!(
+            "create {n}: volume name is too short, names should be at least two alphanumeric characters"
+        )));
+    }
+    let ok = b.first().is_some_and(|c| c.is_ascii_alphanumeric())
         && b[1..]
             .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        return Ok(());
+    }
+    Err(VolumeError::Invalid(format!(
+        "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    )))
+}
+
+/// The local driver's option rules: only `type`, `device`, `o`; `device` required once any is
+/// given (dockerd 20.10 on a filesystem without quota support, as here, has no `size`).
+fn check_options(name: &str, opts: &BTreeMap<String, String>) -> Result<()> {
+    if opts.is_empty() {
+        return Ok(());
+    }
+    for k in opts.keys() {
+        if !matches!(k.as_str(), "type" | "device" | "o") {
+            return Err(VolumeError::Invalid(format!(
+                "create {name}: invalid option: {k:?}"
+            )));
+        }
+    }
+    if !opts.contains_key("device") {
+        return Err(VolumeError::Invalid(format!(
+            "create {name}: missing required option: \"device\""
+        )));
+    }
+    Ok(())
 }
 
 impl VolumeStore {
@@ -131,8 +176,10 @@ impl VolumeStore {
         tx.commit().map_err(db_err)
     }
 
-    /// `volume create`: returns the existing volume when the name is taken (as Docker does,
-    /// unless the options differ), or a new one. `name = None` makes an anonymous volume.
+    /// Creates a volume for a container mount (`-v name:/x`, `--mount`, image `VOLUME`s) or a
+    /// caller without maps: returns the existing volume when the name is taken (as dockerd does,
+    /// whatever the options), or a new one. `name = None` makes a 64-hex name. Empty maps show
+    /// as `null` in inspect.
     pub fn create(
         &self,
         name: Option<&str>,
@@ -141,37 +188,57 @@ impl VolumeStore {
         labels: &BTreeMap<String, String>,
         anonymous: bool,
     ) -> Result<Volume> {
+        self.create_inner(name, driver, opts, labels, anonymous, (false, false))
+    }
+
+    /// `POST /volumes/create`: as [`VolumeStore::create`], remembering whether the request had
+    /// `DriverOpts`/`Labels` maps so inspect shows `{}` (the docker CLI always sends them)
+    /// rather than `null` for empty ones.
+    pub fn create_from_api(
+        &self,
+        name: Option<&str>,
+        driver: &str,
+        opts: Option<&BTreeMap<String, String>>,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<Volume> {
+        let none = BTreeMap::new();
+        self.create_inner(
+            name,
+            driver,
+            opts.unwrap_or(&none),
+            labels.unwrap_or(&none),
+            false,
+            (opts.is_some(), labels.is_some()),
+        )
+    }
+
+    fn create_inner(
+        &self,
+        name: Option<&str>,
+        driver: &str,
+        opts: &BTreeMap<String, String>,
+        labels: &BTreeMap<String, String>,
+        anonymous: bool,
+        (options_set, labels_set): (bool, bool),
+    ) -> Result<Volume> {
         let driver = if driver.is_empty() { "local" } else { driver };
-        if driver != "local" {
-            return Err(VolumeError::Invalid(format!(
-                "error looking up volume plugin {driver}: plugin \"{driver}\" not found"
-            )));
-        }
-        for k in opts.keys() {
-            if !matches!(k.as_str(), "type" | "device" | "o" | "size") {
-                return Err(VolumeError::Invalid(format!("invalid option key: {k:?}")));
-            }
-        }
         let _g = self.guard();
         let name = match name.filter(|n| !n.is_empty()) {
-            Some(n) => {
-                if !valid_name(n) {
-                    return Err(VolumeError::Invalid(format!(
-                        "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-                    )));
-                }
-                n.to_string()
-            }
+            Some(n) => n.to_string(),
             None => berth_core::generate_id(),
         };
+        if driver != "local" {
+            return Err(VolumeError::DriverNotFound {
+                name,
+                driver: driver.to_string(),
+            });
+        }
+        check_name(&name)?;
         if let Some(existing) = self.read(&name)? {
-            if !opts.is_empty() && existing.options != *opts {
-                return Err(VolumeError::Conflict(format!(
-                    "create {name}: volume name {name} already exists with different options"
-                )));
-            }
+            // dockerd hands back the existing volume even when the options differ.
             return Ok(existing);
         }
+        check_options(&name, opts)?;
         let dir = self.root.join(&name);
         let data = dir.join("_data");
         std::fs::create_dir_all(&data).map_err(io_err(format!("creating volume {name}")))?;
@@ -187,6 +254,8 @@ impl VolumeStore {
             labels,
             options: opts.clone(),
             anonymous,
+            labels_set,
+            options_set,
         };
         if let Err(e) = self.write(&v) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -244,7 +313,8 @@ impl VolumeStore {
     }
 
     /// `volume prune`: removes unused volumes (anonymous ones only unless `all`) that pass
-    /// `keep`'s filter. Returns the names removed and the bytes freed.
+    /// `selected`. Volumes created with driver options (`type`/`device`/`o`) are never pruned,
+    /// as dockerd 20.10 does. Returns the names removed and the bytes freed.
     pub fn prune(
         &self,
         all: bool,
@@ -254,7 +324,7 @@ impl VolumeStore {
         let mut removed = Vec::new();
         let mut bytes = 0;
         for v in self.list() {
-            if (!all && !v.anonymous) || in_use(&v.name) || !selected(&v) {
+            if (!all && !v.anonymous) || !v.options.is_empty() || in_use(&v.name) || !selected(&v) {
                 continue;
             }
             let size = dir_size(&v.mountpoint);
@@ -349,13 +419,24 @@ fn mount_options(v: &Volume) -> Result<()> {
         },
     )
     .map_err(|e| {
-        VolumeError::Invalid(format!(
-            "error while mounting volume '{}': failed to mount local volume: mount {device}:{} , flags: {:#x}, data: {data}: {}",
-            v.mountpoint.display(),
-            v.mountpoint.display(),
-            flags.bits(),
-            e.desc().to_lowercase()
-        ))
+        // moby/sys/mount's wording: `mount <dev>:<target>[, flags: 0x..][, data: ..]: <errno>`.
+        let mut msg = format!(
+            "error while mounting volume '{}': failed to mount local volume: mount ",
+            v.mountpoint.display()
+        );
+        if device.is_empty() {
+            msg.push_str(&v.mountpoint.display().to_string());
+        } else {
+            msg.push_str(&format!("{device}:{}", v.mountpoint.display()));
+        }
+        if !flags.is_empty() {
+            msg.push_str(&format!(", flags: {:#x}", flags.bits()));
+        }
+        if !data.is_empty() {
+            msg.push_str(&format!(", data: {data}"));
+        }
+        msg.push_str(&format!(": {}", e.desc().to_lowercase()));
+        VolumeError::Mount(msg)
     })
 }
 
@@ -454,6 +535,139 @@ mod tests {
         assert_eq!(bytes, 5);
         let (gone, _) = s.prune(true, &|n| n == busy, &|_| true).unwrap();
         assert_eq!(gone, vec!["named".to_string()]);
+    }
+
+    // Expected texts and shapes below were captured from dockerd 20.10.24 on 2026-11-25.
+    #[test]
+    fn create_matches_dockerd() {
+        use berth_core::{Classify, ErrorKind};
+        let (_d, s) = store();
+        let none = BTreeMap::new();
+        let msg = |r: Result<Volume>| r.unwrap_err().to_string();
+        assert_eq!(
+            msg(s.create(Some("x"), "local", &none, &none, false)),
+            "create x: volume name is too short, names should be at least two alphanumeric characters"
+        );
+        assert_eq!(
+            msg(s.create(Some("a/b"), "local", &none, &none, false)),
+            "create a/b: \"a/b\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+        );
+        let bogus: BTreeMap<_, _> = [("bogus".to_string(), "1".to_string())].into();
+        assert_eq!(
+            msg(s.create(Some("v4"), "local", &bogus, &none, false)),
+            "create v4: invalid option: \"bogus\""
+        );
+        let no_dev: BTreeMap<_, _> = [("type".to_string(), "tmpfs".to_string())].into();
+        assert_eq!(
+            msg(s.create(Some("x1"), "local", &no_dev, &none, false)),
+            "create x1: missing required option: \"device\""
+        );
+        let e = s
+            .create(Some("v5"), "nfsx", &none, &none, false)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "create v5: error looking up volume plugin nfsx: plugin \"nfsx\" not found"
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+
+        // The docker CLI sends empty maps: inspect shows `{}`; without them, `null`.
+        let cli = s
+            .create_from_api(Some("v1"), "local", Some(&none), Some(&none))
+            .unwrap();
+        let j = cli.to_api_json(None);
+        assert_eq!(j["Labels"], json!({}));
+        assert_eq!(j["Options"], json!({}));
+        let api = s.create_from_api(Some("v3"), "", None, None).unwrap();
+        assert_eq!(api.to_api_json(None)["Labels"], Value::Null);
+        assert_eq!(api.to_api_json(None)["Options"], Value::Null);
+        // Same name, other options: the existing volume comes back unchanged.
+        let again = s
+            .create_from_api(Some("v1"), "local", Some(&no_dev), None)
+            .unwrap();
+        assert_eq!(again, cli);
+        let keys: Vec<String> = j.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "CreatedAt",
+                "Driver",
+                "Labels",
+                "Mountpoint",
+                "Name",
+                "Options",
+                "Scope"
+            ]
+        );
+        assert!(j["CreatedAt"].as_str().unwrap().ends_with('Z'));
+        let df = cli.to_api_json(Some((0, 0)));
+        assert_eq!(df["UsageData"], json!({"Size": 0, "RefCount": 0}));
+    }
+
+    #[test]
+    fn prune_keeps_option_volumes() {
+        let (_d, s) = store();
+        let none = BTreeMap::new();
+        let opts: BTreeMap<_, _> = [
+            ("type".to_string(), "tmpfs".to_string()),
+            ("device".to_string(), "tmpfs".to_string()),
+        ]
+        .into();
+        s.create(Some("tv"), "local", &opts, &none, false).unwrap();
+        s.create(Some("lab"), "local", &none, &none, false).unwrap();
+        let (gone, _) = s.prune(true, &|_| false, &|_| true).unwrap();
+        assert_eq!(gone, vec!["lab".to_string()]);
+        assert!(s.get("tv").is_ok());
+    }
+
+    #[test]
+    fn bind_option_volume_mounts_device_and_reports_mount_errors() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let (d, s) = store();
+        let dev = d.path().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        let opts = |device: &Path| -> BTreeMap<String, String> {
+            [
+                ("type".to_string(), "none".to_string()),
+                ("o".to_string(), "bind".to_string()),
+                ("device".to_string(), device.display().to_string()),
+            ]
+            .into()
+        };
+        s.create(Some("bv"), "local", &opts(&dev), &BTreeMap::new(), false)
+            .unwrap();
+        let p = s.mount("bv", "c1").unwrap();
+        std::fs::write(p.join("x"), b"hi").unwrap();
+        assert_eq!(std::fs::read(dev.join("x")).unwrap(), b"hi");
+        s.unmount("bv", "c1");
+        assert!(!is_mountpoint(&p));
+        assert!(!p.join("x").exists());
+        s.remove("bv", &[]).unwrap();
+        assert!(dev.join("x").exists());
+
+        let missing = d.path().join("nonexist");
+        let v = s
+            .create(
+                Some("x3"),
+                "local",
+                &opts(&missing),
+                &BTreeMap::new(),
+                false,
+            )
+            .unwrap();
+        let e = s.mount("x3", "c1").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "error while mounting volume '{mp}': failed to mount local volume: mount {dev}:{mp}, flags: 0x1000: no such file or directory",
+                mp = v.mountpoint.display(),
+                dev = missing.display()
+            )
+        );
+        s.unmount("x3", "c1");
+        s.remove("x3", &[]).unwrap();
     }
 
     #[test]

@@ -64,12 +64,26 @@ impl ContainerService {
             m.anonymous = true;
             by_dest.insert(m.destination.clone(), m);
         }
-        for b in hc.binds.clone().unwrap_or_default() {
-            let m = parse_bind(&b).map_err(vol_err)?;
-            by_dest.insert(m.destination.clone(), m);
-        }
-        for spec in hc.mounts.clone().unwrap_or_default() {
-            let m = from_mount_spec(&spec)?;
+        let mut bind_specs = hc.binds.clone().unwrap_or_default();
+        // The same spec twice is one mount (the docker CLI may repeat it).
+        let mut seen = std::collections::HashSet::new();
+        bind_specs.retain(|b| seen.insert(b.clone()));
+        let binds = bind_specs
+            .iter()
+            .map(|b| parse_bind(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(vol_err)?;
+        let mounts = hc
+            .mounts
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(berth_volumes::parse_mount_spec)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(vol_err)?;
+        let tmpfs: Vec<String> = hc.tmpfs.clone().unwrap_or_default().into_keys().collect();
+        berth_volumes::check_duplicates(&binds, &mounts, &tmpfs).map_err(vol_err)?;
+        for m in binds.into_iter().chain(mounts) {
             by_dest.insert(m.destination.clone(), m);
         }
         let mut out = Vec::new();
@@ -213,82 +227,5 @@ impl ContainerService {
                     .then_some(r.id)
             })
             .collect()
-    }
-}
-
-/// A `--mount` entry (`HostConfig.Mounts`) as a mount record, with dockerd's validation.
-fn from_mount_spec(spec: &berth_api::MountSpec) -> ApiResult<MountRecord> {
-    let typ = spec.r#type.clone().unwrap_or_default();
-    let target = spec.target.clone().unwrap_or_default();
-    let invalid =
-        |msg: &str| ApiError::invalid(format!("invalid mount config for type \"{typ}\": {msg}"));
-    if target.is_empty() {
-        return Err(invalid("field Target must not be empty"));
-    }
-    if !target.starts_with('/') {
-        return Err(invalid(&format!(
-            "invalid mount path: '{target}' mount path must be absolute"
-        )));
-    }
-    let rw = !spec.read_only.unwrap_or(false);
-    let source = spec.source.clone().unwrap_or_default();
-    match typ.as_str() {
-        "bind" => {
-            if source.is_empty() {
-                return Err(invalid("field Source must not be empty"));
-            }
-            Ok(MountRecord {
-                kind: "bind".into(),
-                source,
-                destination: target,
-                rw,
-                propagation: spec
-                    .bind_options
-                    .as_ref()
-                    .and_then(|b| b.propagation.clone())
-                    .unwrap_or_else(|| "rprivate".into()),
-                require_source: true,
-                ..Default::default()
-            })
-        }
-        "volume" => Ok(MountRecord {
-            kind: "volume".into(),
-            name: source.clone(),
-            destination: target,
-            driver: "local".into(),
-            mode: "z".into(),
-            rw,
-            no_copy: spec
-                .volume_options
-                .as_ref()
-                .and_then(|v| v.no_copy)
-                .unwrap_or(false),
-            anonymous: source.is_empty(),
-            ..Default::default()
-        }),
-        "tmpfs" => {
-            if !source.is_empty() {
-                return Err(invalid("field Source must not be specified"));
-            }
-            let mut opts = Vec::new();
-            if let Some(t) = &spec.tmpfs_options {
-                if let Some(size) = t.size_bytes.filter(|s| *s > 0) {
-                    opts.push(format!("size={size}"));
-                }
-                if let Some(mode) = t.mode {
-                    opts.push(format!("mode={mode:o}"));
-                }
-            }
-            Ok(MountRecord {
-                kind: "tmpfs".into(),
-                destination: target,
-                rw,
-                tmpfs_options: opts.join(","),
-                ..Default::default()
-            })
-        }
-        other => Err(ApiError::invalid(format!(
-            "mount type unknown: \"{other}\""
-        ))),
     }
 }

@@ -82,12 +82,11 @@ pub async fn create(
     };
     let store = st.containers.volumes.clone();
     let v = blocking(move || {
-        store.create(
+        store.create_from_api(
             b.name.as_deref(),
             b.driver.as_deref().unwrap_or("local"),
-            &b.driver_opts.unwrap_or_default(),
-            &b.labels.unwrap_or_default(),
-            false,
+            b.driver_opts.as_ref(),
+            b.labels.as_ref(),
         )
     })
     .await?;
