@@ -167,7 +167,7 @@ fn stats_json(c: &Container, paths: &CgroupPaths, pre: &Value, running: bool) ->
     } else {
         json!({"pids_stats": {}, "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}, "memory_stats": {}})
     };
-    json!({
+    let mut v = json!({
         "name": r.name,
         "id": r.id,
         "read": now,
@@ -181,8 +181,14 @@ fn stats_json(c: &Container, paths: &CgroupPaths, pre: &Value, running: bool) ->
         "cpu_stats": cur["cpu_stats"],
         "precpu_stats": if pre.is_null() { json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}) } else { pre["cpu_stats"].clone() },
         "memory_stats": cur["memory_stats"],
-        "networks": {}
-    })
+    });
+    // Interface counters of the container's own namespace; dockerd omits the key for
+    // host/none/container: modes.
+    let mode = crate::containers::network::mode(&r);
+    if crate::containers::network::has_own_endpoints(&mode) && running && r.state.pid > 0 {
+        v["networks"] = net_dev(r.state.pid);
+    }
+    v
 }
 
 /// The stats stream: one sample per second (or one, with `stream=false`: Docker then takes two
@@ -348,4 +354,32 @@ pub async fn update(
         crate::containers::lifecycle::attrs(&c.snapshot()),
     );
     Ok(Vec::new())
+}
+
+/// `/proc/<pid>/net/dev` as dockerd's `networks` stats (interfaces other than lo).
+fn net_dev(pid: i64) -> Value {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let n: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        if n.len() < 16 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!({"rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
+                   "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11]}),
+        );
+    }
+    Value::Object(out)
 }
