@@ -88,7 +88,10 @@ fn sample(paths: &CgroupPaths) -> Value {
             blkio: _,
         } => {
             let usage = read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0);
-            let limit = read_u64(&memory.join("memory.limit_in_bytes")).unwrap_or(0);
+            // An unlimited cgroup v1 reads as ~8 EiB; dockerd shows the host's memory instead.
+            let limit = read_u64(&memory.join("memory.limit_in_bytes"))
+                .unwrap_or(u64::MAX)
+                .min(host_memory());
             let stats: serde_json::Map<String, Value> = read_kv(&memory.join("memory.stat"))
                 .into_iter()
                 .map(|(k, v)| (k, json!(v)))
@@ -382,4 +385,17 @@ fn net_dev(pid: i64) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// MemTotal of the host in bytes (u64::MAX when unreadable).
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kb| kb * 1024)
 }
