@@ -34,8 +34,10 @@ pub enum CgroupPaths {
     V1 {
         /// memory controller dir.
         memory: PathBuf,
-        /// cpu,cpuacct dir.
+        /// cpu controller dir (cpu.* files).
         cpu: PathBuf,
+        /// cpuacct controller dir (cpuacct.* files); the same as `cpu` when co-mounted.
+        cpuacct: PathBuf,
         /// pids dir.
         pids: PathBuf,
         /// blkio dir.
@@ -50,14 +52,20 @@ pub fn cgroup_paths(svc: &ContainerService, id: &str) -> CgroupPaths {
         return CgroupPaths::V2(Path::new("/sys/fs/cgroup").join(rel));
     }
     let base = Path::new("/sys/fs/cgroup");
-    let cpu = ["cpu,cpuacct", "cpuacct,cpu", "cpuacct", "cpu"]
-        .iter()
-        .map(|c| base.join(c))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| base.join("cpu"));
+    // cpu and cpuacct are co-mounted on most hosts, separate on some (as here).
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .map(|c| base.join(c))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| base.join(names[names.len() - 1]))
+    };
+    let cpu = first(&["cpu,cpuacct", "cpuacct,cpu", "cpu"]);
+    let cpuacct = first(&["cpu,cpuacct", "cpuacct,cpu", "cpuacct"]);
     CgroupPaths::V1 {
         memory: base.join("memory").join(&rel),
         cpu: cpu.join(&rel),
+        cpuacct: cpuacct.join(&rel),
         pids: base.join("pids").join(&rel),
         blkio: base.join("blkio").join(&rel),
     }
@@ -84,8 +92,9 @@ fn sample(paths: &CgroupPaths) -> Value {
         CgroupPaths::V1 {
             memory,
             cpu,
+            cpuacct,
             pids,
-            blkio: _,
+            ..
         } => {
             let usage = read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0);
             // An unlimited cgroup v1 reads as ~8 EiB; dockerd shows the host's memory instead.
@@ -96,13 +105,13 @@ fn sample(paths: &CgroupPaths) -> Value {
                 .into_iter()
                 .map(|(k, v)| (k, json!(v)))
                 .collect();
-            let total = read_u64(&cpu.join("cpuacct.usage")).unwrap_or(0);
-            let percpu: Vec<u64> = std::fs::read_to_string(cpu.join("cpuacct.usage_percpu"))
+            let total = read_u64(&cpuacct.join("cpuacct.usage")).unwrap_or(0);
+            let percpu: Vec<u64> = std::fs::read_to_string(cpuacct.join("cpuacct.usage_percpu"))
                 .unwrap_or_default()
                 .split_whitespace()
                 .filter_map(|v| v.parse().ok())
                 .collect();
-            let st = read_kv(&cpu.join("cpuacct.stat"));
+            let st = read_kv(&cpuacct.join("cpuacct.stat"));
             let get = |k: &str| {
                 st.iter()
                     .find(|(n, _)| n == k)
