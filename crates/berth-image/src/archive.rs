@@ -376,7 +376,7 @@ pub(crate) fn read_load(
                 let f = std::fs::File::open(p).map_err(io_err(p.display().to_string()))?;
                 decompress(Box::new(f))
             };
-            let id = store.add_image(&cfg_bytes, &mut open, &tags)?;
+            let id = store.add_image(&cfg_bytes, &mut open, &tags, &[])?;
             let names: Vec<String> = tags.iter().map(|r| r.familiar_string()).collect();
             report(progress, &id, &names);
             loaded.push(LoadedImage { id, tags: names });
@@ -431,7 +431,7 @@ pub(crate) fn read_load(
                 let f = std::fs::File::open(p).map_err(io_err(p.display().to_string()))?;
                 decompress(Box::new(f))
             };
-            let id = store.add_image(&cfg_bytes, &mut open, &tags)?;
+            let id = store.add_image(&cfg_bytes, &mut open, &tags, &[])?;
             let names: Vec<String> = tags.iter().map(|r| r.familiar_string()).collect();
             report(progress, &id, &names);
             loaded.push(LoadedImage { id, tags: names });

@@ -268,6 +268,7 @@ impl ImageStore {
             for d in &cfg.rootfs.diff_ids {
                 if !used_blobs.contains(d) {
                     self.content.delete(d);
+                    self.drop_compressed(d);
                 }
             }
         }
@@ -350,6 +351,7 @@ impl ImageStore {
                 && !used_blobs.contains(&d)
             {
                 self.content.delete(&d);
+                self.drop_compressed(&d);
             }
         }
         Ok(freed)

@@ -19,6 +19,7 @@ mod archive;
 mod changes;
 mod content;
 mod delete;
+mod distribution;
 mod store;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use changes::apply_changes;
 pub use delete::InUse;
+pub use distribution::{BlobMapping, MEDIA_TYPE_LAYER_GZIP};
 pub use store::ImageStore;
 
 /// The `config` part of an image config: the same structure as a container's `Config`.

@@ -53,7 +53,7 @@ pub(crate) struct LayerMeta {
 /// if the image's transaction never happens.
 #[derive(Default)]
 pub(crate) struct Pending {
-    new_chains: Vec<Digest>,
+    pub(crate) new_chains: Vec<Digest>,
     new_blobs: Vec<Digest>,
     layers: Vec<(Digest, LayerMeta)>,
 }
@@ -63,7 +63,7 @@ pub struct ImageStore {
     pub(crate) db: Arc<redb::Database>,
     pub(crate) content: ContentStore,
     pub(crate) snap: Arc<dyn Snapshotter>,
-    tmp: PathBuf,
+    pub(crate) tmp: PathBuf,
     /// Serializes writers so read-modify-write of tags and layer GC see a consistent view.
     write_lock: Mutex<()>,
 }
@@ -90,6 +90,16 @@ pub(crate) fn familiar(tag: &str) -> String {
     Reference::parse(tag)
         .map(|r| r.familiar_string())
         .unwrap_or_else(|_| tag.to_string())
+}
+
+/// Adds `new` repo digests, replacing an older digest of the same repository (Docker keeps one
+/// per repository).
+pub(crate) fn merge_repo_digests(have: &mut Vec<String>, new: &[String]) {
+    for d in new {
+        let repo = d.split('@').next().unwrap_or(d);
+        have.retain(|h| h.split('@').next() != Some(repo));
+        have.push(d.clone());
+    }
 }
 
 /// Chain ids of every layer of an image, base first.
@@ -217,7 +227,7 @@ impl ImageStore {
         self.content.get(id)
     }
 
-    fn record(&self, id: &Digest, meta: Meta) -> Result<ImageRecord> {
+    pub(crate) fn record(&self, id: &Digest, meta: Meta) -> Result<ImageRecord> {
         let config = self.config(id)?;
         let repo_tags: Vec<String> = self.tags_of(id)?.iter().map(|t| familiar(t)).collect();
         Ok(ImageRecord {
@@ -367,7 +377,7 @@ impl ImageStore {
     }
 
     /// Makes an image visible: config blob, record, layers and tags in one transaction.
-    fn store_image(
+    pub(crate) fn store_image(
         &self,
         cfg_bytes: &[u8],
         mut meta: Meta,
@@ -394,6 +404,7 @@ impl ImageStore {
                     if meta.last_tag_time.is_some() {
                         old.last_tag_time = meta.last_tag_time.clone();
                     }
+                    merge_repo_digests(&mut old.repo_digests, &meta.repo_digests);
                     old
                 }
                 None => meta,
@@ -432,7 +443,7 @@ impl ImageStore {
     }
 
     /// Runs a write that creates one image; undoes its disk effects if it fails.
-    fn with_rollback<T>(&self, f: impl FnOnce(&mut Pending) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_rollback<T>(&self, f: impl FnOnce(&mut Pending) -> Result<T>) -> Result<T> {
         let mut pending = Pending::default();
         match f(&mut pending) {
             Ok(v) => Ok(v),
@@ -590,6 +601,7 @@ impl ImageStore {
         cfg_bytes: &[u8],
         layers: &mut dyn FnMut(usize) -> Result<Box<dyn Read>>,
         tags: &[Reference],
+        repo_digests: &[String],
     ) -> Result<Digest> {
         let cfg: ImageConfig = serde_json::from_slice(cfg_bytes)
             .map_err(|e| ImageError::Invalid(format!("invalid image config: {e}")))?;
@@ -629,6 +641,7 @@ impl ImageStore {
                 cfg_bytes,
                 Meta {
                     layer_sizes: sizes,
+                    repo_digests: repo_digests.to_vec(),
                     ..Default::default()
                 },
                 tags,

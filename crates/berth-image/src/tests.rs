@@ -922,3 +922,87 @@ fn noprune_keeps_untagged_parents() {
     assert_eq!(reclaimed, 1);
     assert_eq!(e.snap.count(), 0);
 }
+
+#[test]
+fn store_pulled_verifies_records_repo_digest_and_rolls_back() {
+    let src = env();
+    let rec = import(&src.store, &tar_of(&[("a", b"pulled")]), Some("x:1"), &[]);
+    let cfg = src.store.raw_config(&rec.id).unwrap();
+    let layer = gzip(&tar_of(&[("a", b"pulled")]));
+    let dst = env();
+    // Wrong layer content: nothing stored.
+    let bad = gzip(&tar_of(&[("a", b"tampered")]));
+    let r = Reference::parse("h:5000/x:1").unwrap();
+    let err = dst
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |_| Ok(Box::new(std::io::Cursor::new(bad.clone()))),
+            Some(&r),
+            Some(
+                "h:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ),
+        )
+        .unwrap_err();
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert_eq!(dst.blob_count(), 0);
+    assert!(dst.store.list().is_empty());
+    let d1 = format!("h:5000/x@{}", Digest::of(b"one"));
+    let got = dst
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |_| Ok(Box::new(std::io::Cursor::new(layer.clone()))),
+            Some(&r),
+            Some(&d1),
+        )
+        .unwrap();
+    assert_eq!(got.id, rec.id);
+    assert_eq!(got.repo_tags, vec!["h:5000/x:1".to_string()]);
+    assert_eq!(got.repo_digests, vec![d1]);
+    // Present layers are not opened again; a new digest of the same repo replaces the old.
+    let d2 = format!("h:5000/x@{}", Digest::of(b"two"));
+    let got = dst
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |_| Err(ImageError::Invalid("must not be called".into())),
+            Some(&r),
+            Some(&d2),
+        )
+        .unwrap();
+    assert_eq!(got.repo_digests, vec![d2.clone()]);
+    let other = format!("other/x@{}", Digest::of(b"3"));
+    dst.store.add_repo_digest(&rec.id, &other).unwrap();
+    assert!(
+        dst.store
+            .get("h:5000/x@sha256:0000000000000000000000000000000000000000000000000000000000000000")
+            .is_err()
+    );
+    assert_eq!(
+        dst.store.get(&rec.id.to_string()).unwrap().repo_digests,
+        vec![d2, other]
+    );
+    let chain = dst.store.layer_chain(&rec.id).unwrap().unwrap();
+    assert!(dst.store.has_layer(&chain, &rec.config.rootfs.diff_ids[0]));
+}
+
+#[test]
+fn compressed_layer_is_cached_and_dropped_with_the_image() {
+    let e = env();
+    let rec = import(&e.store, &tar_of(&[("a", b"zip me")]), Some("z:1"), &[]);
+    let diff = &rec.config.rootfs.diff_ids[0];
+    assert!(e.store.blob_mapping(diff).is_none());
+    let (m1, p1) = e.store.compressed_layer(diff).unwrap();
+    assert_eq!(m1.media_type, crate::MEDIA_TYPE_LAYER_GZIP);
+    assert_eq!(Digest::of(&std::fs::read(&p1).unwrap()), m1.digest);
+    let mut m = m1.clone();
+    m.sources = vec!["h/x".into()];
+    e.store.record_blob_mapping(diff, m).unwrap();
+    let (m2, _) = e.store.compressed_layer(diff).unwrap();
+    assert_eq!(m2.digest, m1.digest);
+    assert_eq!(m2.sources, vec!["h/x".to_string()]);
+    e.store.remove("z:1", false, &nobody).unwrap();
+    assert!(!p1.exists());
+    assert_eq!(e.blob_count(), 0);
+}

@@ -82,6 +82,12 @@ pub struct Flags {
     /// DNS options for containers.
     #[arg(long = "dns-opt")]
     pub dns_opt: Vec<String>,
+    /// Registry reached over HTTP or with unverified TLS (host:port or CIDR).
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Preferred Docker registry mirror.
+    #[arg(long = "registry-mirror")]
+    pub registry_mirror: Vec<String>,
 }
 
 /// One `default-address-pools` entry of daemon.json.
@@ -135,6 +141,10 @@ struct FileConfig {
     dns_search: Vec<String>,
     #[serde(default)]
     dns_opts: Vec<String>,
+    #[serde(default)]
+    insecure_registries: Vec<String>,
+    #[serde(default)]
+    registry_mirrors: Vec<String>,
 }
 
 /// The effective daemon configuration.
@@ -168,6 +178,10 @@ pub struct DaemonConfig {
     pub bin_dir: PathBuf,
     /// Container networking settings.
     pub net: NetSettings,
+    /// Registries reached over plain HTTP or with unverified TLS (`host:port` or CIDR).
+    pub insecure_registries: Vec<String>,
+    /// Mirrors tried first for Docker Hub.
+    pub registry_mirrors: Vec<String>,
 }
 
 /// The networking part of the configuration.
@@ -330,6 +344,8 @@ impl DaemonConfig {
             instance,
             bin_dir,
             net,
+            insecure_registries: [file.insecure_registries, flags.insecure_registry].concat(),
+            registry_mirrors: [file.registry_mirrors, flags.registry_mirror].concat(),
         })
     }
 

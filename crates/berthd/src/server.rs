@@ -40,6 +40,8 @@ pub struct AppState {
     pub containers: Arc<ContainerService>,
     /// Event bus.
     pub events: Arc<EventBus>,
+    /// Registry client (pull, push, login, search).
+    pub registry: Arc<berth_distribution::Client>,
     /// Daemon start time.
     pub started: Instant,
 }
@@ -112,12 +114,19 @@ impl AppState {
             events.clone(),
         )
         .await?;
+        let registry = Arc::new(berth_distribution::Client::new(
+            berth_distribution::RegistryOptions {
+                insecure_registries: cfg.insecure_registries.clone(),
+                mirrors: cfg.registry_mirrors.clone(),
+            },
+        ));
         Ok(AppState {
             cfg,
             images,
             snap,
             containers,
             events,
+            registry,
             started: Instant::now(),
         })
     }

@@ -200,14 +200,14 @@ pub async fn create(
     State(st): State<AppState>,
     Query(q): Query<CreateQuery>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if let Some(from) = q.from_image.filter(|f| !f.is_empty()) {
-        let r = Reference::parse(&from)?;
-        return Err(ApiError::not_found(format!(
-            "pull access denied for {}, repository does not exist or may require 'docker login': berthd cannot pull images yet",
-            r.familiar_repository()
-        )));
+    if let Some(from) = q.from_image.clone().filter(|f| !f.is_empty()) {
+        let reference = super::distribution::pull_reference(&from, q.tag.as_deref());
+        Reference::parse(&reference)?;
+        let auth = super::distribution::registry_auth(&headers);
+        return super::distribution::pull(st, reference, q.platform.clone(), auth).await;
     }
     let src = q.from_src.unwrap_or_default();
     if src != "-" {
@@ -306,7 +306,12 @@ pub async fn by_name_post(
     State(st): State<AppState>,
     Path(rest): Path<String>,
     Query(q): Query<TagQuery>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        let auth = super::distribution::registry_auth(&headers);
+        return super::distribution::push(st, name.to_string(), q.tag.clone(), auth).await;
+    }
     if let Some(name) = rest.strip_suffix("/tag") {
         let repo = q.repo.unwrap_or_default();
         let s = match q.tag.filter(|t| !t.is_empty()) {

@@ -1,6 +1,7 @@
 //! The Engine API routers, one module per resource, assembled in one place.
 
 pub mod containers;
+pub mod distribution;
 pub mod hijack;
 pub mod images;
 pub mod networks;
@@ -64,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/exec/{id}/json", get(containers::exec_inspect))
         .route("/commit", post(images::commit))
         .route("/images/json", get(images::list))
+        .route("/images/search", get(distribution::search))
+        .route("/auth", post(distribution::auth))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))

@@ -221,9 +221,7 @@ pub async fn info(State(st): State<AppState>) -> ApiResult<Json> {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}},
-            "Mirrors": []},
+        "RegistryConfig": registry_config(&st.cfg),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total(),
         "GenericResources": null,
@@ -415,4 +413,29 @@ pub async fn system_df(State(st): State<AppState>) -> ApiResult<Json> {
         "BuildCache": Value::Null,
         "BuilderSize": 0
     })))
+}
+
+/// `RegistryConfig` of `/info`: CIDRs of insecure registries (127.0.0.0/8 always), an index
+/// entry per insecure host name, and the mirrors.
+fn registry_config(cfg: &crate::config::DaemonConfig) -> Value {
+    let mut cidrs = vec!["127.0.0.0/8".to_string()];
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Mirrors": cfg.registry_mirrors, "Secure": true, "Official": true}),
+    );
+    for r in &cfg.insecure_registries {
+        if r.contains('/') {
+            cidrs.push(r.clone());
+        } else {
+            index.insert(
+                r.clone(),
+                json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}),
+            );
+        }
+    }
+    json!({
+        "AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+        "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": cfg.registry_mirrors,
+    })
 }

@@ -1,0 +1,185 @@
+//! Images over the wire through the real docker CLI and berthd: login, push and pull against
+//! berth-registry with htpasswd auth, and against Debian's reference registry (distribution 2.8).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A registry process killed (by PID) when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "registry on {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(bin: &str, args: &[&str], config: &std::path::Path, port: u16) -> Registry {
+    let child = Command::new(bin)
+        .args(args)
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+    let r = Registry { child, port };
+    wait_listening(port);
+    r
+}
+
+#[test]
+fn push_pull_login_against_berth_registry_with_htpasswd() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let dir = d.dir.path().join("registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let reg_bin = common::bin_dir().join("berth-registry");
+    let line = Command::new(&reg_bin)
+        .args(["htpasswd", "alice", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(line.status.success());
+    std::fs::write(dir.join("htpasswd"), &line.stdout).unwrap();
+    let port = free_port();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth\n    path: {}\n",
+            dir.join("data").display(),
+            dir.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let reg = start(reg_bin.to_str().unwrap(), &["serve"], &cfg, port);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let image = format!("{host}/team/bb:v1");
+
+    d.docker(&["tag", "busybox", &image]).ok();
+    // Without credentials the registry refuses, and nothing is pushed.
+    let o = d.docker(&["push", &image]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    // Wrong password: Docker's unauthorized error; right one: Login Succeeded.
+    let o = d.docker(&["login", "-u", "alice", "-p", "wrong", &host]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("unauthorized"), "{}", o.stderr);
+    let o = d
+        .docker(&["login", "-u", "alice", "-p", "s3cret", &host])
+        .ok();
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.stdout);
+
+    let o = d.docker(&["push", &image]).ok();
+    assert!(
+        o.stdout.contains("The push refers to repository"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("v1: digest: sha256:"), "{}", o.stdout);
+    // A second push finds the layer there.
+    let o = d.docker(&["push", &image]).ok();
+    assert!(o.stdout.contains("Layer already exists"), "{}", o.stdout);
+
+    d.docker(&["rmi", &image]).ok();
+    let o = d.docker(&["pull", &image]).ok();
+    assert!(
+        o.stdout.contains("Status: Downloaded newer image for"),
+        "{}",
+        o.stdout
+    );
+    let digests = d
+        .docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &image])
+        .ok();
+    assert!(
+        digests.out().contains(&format!("{host}/team/bb@sha256:")),
+        "{}",
+        digests.out()
+    );
+    let o = d
+        .docker(&["run", "--rm", &image, "echo", "pulled and ran"])
+        .ok();
+    assert_eq!(o.out(), "pulled and ran");
+    let o = d.docker(&["pull", &image]).ok();
+    assert!(o.stdout.contains("Image is up to date"), "{}", o.stdout);
+
+    // Unknown manifest: Docker's words, exit 1.
+    let o = d.docker(&["pull", &format!("{host}/team/bb:nope")]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains(&format!(
+            "manifest for {host}/team/bb:nope not found: manifest unknown"
+        )),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["logout", &host]).ok();
+}
+
+#[test]
+fn push_pull_against_the_reference_registry() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let Ok(path) = which("docker-registry") else {
+        eprintln!("SKIP: docker-registry (Debian) is not installed");
+        return;
+    };
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let dir = d.dir.path().join("distribution");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let reg = start(&path, &["serve"], &cfg, port);
+    let image = format!("127.0.0.1:{}/lib/busybox:ref", reg.port);
+    d.docker(&["tag", "busybox", &image]).ok();
+    let o = d.docker(&["push", &image]).ok();
+    assert!(o.stdout.contains("ref: digest: sha256:"), "{}", o.stdout);
+    d.docker(&["rmi", &image]).ok();
+    d.docker(&["pull", &image]).ok();
+    let o = d
+        .docker(&["run", "--rm", &image, "echo", "from distribution"])
+        .ok();
+    assert_eq!(o.out(), "from distribution");
+}
+
+fn which(name: &str) -> Result<String, ()> {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = std::path::Path::new(dir).join(name);
+        if p.is_file() {
+            return Ok(p.display().to_string());
+        }
+    }
+    Err(())
+}
