@@ -46,7 +46,7 @@ pub enum NetError {
     #[error("network-scoped aliases are only supported for user-defined networks")]
     AliasOnDefault,
     /// disconnect of something not connected.
-    #[error("container {container} is not connected to the network {network}")]
+    #[error("container {container} is not connected to network {network}")]
     NotConnected {
         /// Container id.
         container: String,
@@ -108,10 +108,11 @@ impl Classify for NetError {
     fn kind(&self) -> ErrorKind {
         match self {
             NetError::NotFound(_) => ErrorKind::NotFound,
-            NetError::NameExists(_)
+            NetError::NameExists(_) => ErrorKind::Conflict,
+            // dockerd answers 403 for these.
+            NetError::Predefined(_)
             | NetError::ActiveEndpoints { .. }
-            | NetError::AlreadyConnected { .. } => ErrorKind::Conflict,
-            NetError::Predefined(_) => ErrorKind::Forbidden,
+            | NetError::AlreadyConnected { .. } => ErrorKind::Forbidden,
             NetError::PoolOverlap
             | NetError::InvalidAddress(_)
             | NetError::UserIpOnDefault
@@ -119,7 +120,8 @@ impl Classify for NetError {
             | NetError::InvalidArgument(_)
             | NetError::UnknownDriver(_)
             | NetError::AddressInUse => ErrorKind::InvalidArgument,
-            NetError::NotConnected { .. } => ErrorKind::Forbidden,
+            // dockerd 20.10 answers 500 for a running container's disconnect.
+            NetError::NotConnected { .. } => ErrorKind::Internal,
             NetError::NoPool
             | NetError::NoAddress(_)
             | NetError::Ports { .. }

@@ -666,7 +666,8 @@ impl NetworkManager {
             enable_ipv6: req.enable_ipv6,
             labels: req.labels.unwrap_or_default(),
             options: req.options.unwrap_or_default(),
-            ipam_options: Some(req.ipam.and_then(|i| i.options).unwrap_or_default()),
+            // null unless the client sent options (the docker CLI sends `{}`).
+            ipam_options: req.ipam.and_then(|i| i.options),
             created: now(),
         };
         let mut st = self.st();

@@ -374,7 +374,7 @@ async fn user_network_dns_isolation_and_remove() {
                 .unwrap_or_default();
             assert_eq!(
                 err,
-                format!("container {ida} is not connected to the network bridge")
+                format!("container {ida} is not connected to network bridge")
             );
             let ins = mgr.inspect_json(&name, &|_| None);
             assert_eq!(ins["Containers"][&ida]["Name"], "alpha");

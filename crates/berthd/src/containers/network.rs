@@ -471,10 +471,19 @@ impl super::ContainerService {
         let _op = c.op.lock().await;
         let rec = c.snapshot();
         if !rec.networks.contains_key(&net.name) {
-            return Err(ApiError::forbidden(format!(
-                "container {} is not connected to the network {}",
-                rec.id, net.name
-            )));
+            // dockerd's two wordings: a running container's endpoint lookup (500), a stopped
+            // container's config check (403).
+            return Err(if rec.state.running {
+                ApiError::internal(format!(
+                    "container {} is not connected to network {}",
+                    rec.id, net.name
+                ))
+            } else {
+                ApiError::forbidden(format!(
+                    "container {} is not connected to the network {}",
+                    rec.id, net.name
+                ))
+            });
         }
         if rec.state.running && !rec.sandbox_key.is_empty() {
             self.net
