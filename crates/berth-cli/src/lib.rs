@@ -6,9 +6,11 @@ pub mod error;
 pub mod extra;
 pub mod format;
 pub mod image;
+pub mod network;
 pub mod opts;
 pub mod stream;
 pub mod system;
+pub mod volume;
 
 use std::process::ExitCode;
 
@@ -19,7 +21,9 @@ use crate::container as c;
 use crate::error::{CliError, Result};
 use crate::extra as x;
 use crate::image as i;
+use crate::network as n;
 use crate::system as s;
+use crate::volume as v;
 
 /// Top-level flags and the command.
 #[derive(Debug, Parser)]
@@ -146,6 +150,56 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: SystemCmd,
     },
+    /// Manage volumes
+    Volume {
+        /// Subcommand.
+        #[command(subcommand)]
+        cmd: VolumeCmd,
+    },
+    /// Manage networks
+    Network {
+        /// Subcommand.
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
+}
+
+/// `docker volume ...`.
+#[derive(Debug, Subcommand)]
+pub enum VolumeCmd {
+    /// Create a volume
+    Create(v::VolumeCreateArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(v::VolumeInspectArgs),
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls(v::VolumeLsArgs),
+    /// Remove unused local volumes
+    Prune(v::VolumePruneArgs),
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm(v::VolumeRmArgs),
+}
+
+/// `docker network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCmd {
+    /// Connect a container to a network
+    Connect(n::NetworkConnectArgs),
+    /// Create a network
+    Create(n::NetworkCreateArgs),
+    /// Disconnect a container from a network
+    Disconnect(n::NetworkDisconnectArgs),
+    /// Display detailed information on one or more networks
+    Inspect(n::NetworkInspectArgs),
+    /// List networks
+    #[command(visible_alias = "list")]
+    Ls(n::NetworkLsArgs),
+    /// Remove all unused networks
+    Prune(n::NetworkPruneArgs),
+    /// Remove one or more networks
+    #[command(visible_alias = "remove")]
+    Rm(n::NetworkRmArgs),
 }
 
 /// `docker container ...`.
@@ -339,6 +393,22 @@ pub async fn dispatch(client: &mut Client, cmd: Cmd) -> Result<u8> {
         Cmd::Events(a) | Cmd::System { cmd: SC::Events(a) } => s::events(cl, a).await,
         Cmd::System { cmd: SC::Df(a) } => s::df(cl, a).await,
         Cmd::System { cmd: SC::Prune(a) } => s::system_prune(cl, a).await,
+        Cmd::Volume { cmd } => match cmd {
+            VolumeCmd::Create(a) => v::volume_create(cl, a).await,
+            VolumeCmd::Inspect(a) => v::volume_inspect(cl, a).await,
+            VolumeCmd::Ls(a) => v::volume_ls(cl, a).await,
+            VolumeCmd::Prune(a) => v::volume_prune(cl, a).await,
+            VolumeCmd::Rm(a) => v::volume_rm(cl, a).await,
+        },
+        Cmd::Network { cmd } => match cmd {
+            NetworkCmd::Connect(a) => n::network_connect(cl, a).await,
+            NetworkCmd::Create(a) => n::network_create(cl, a).await,
+            NetworkCmd::Disconnect(a) => n::network_disconnect(cl, a).await,
+            NetworkCmd::Inspect(a) => n::network_inspect(cl, a).await,
+            NetworkCmd::Ls(a) => n::network_ls(cl, a).await,
+            NetworkCmd::Prune(a) => n::network_prune(cl, a).await,
+            NetworkCmd::Rm(a) => n::network_rm(cl, a).await,
+        },
         Cmd::Version(_) => Ok(0),
     }
 }
@@ -494,6 +564,52 @@ mod tests {
         };
         assert!(!h.human);
         assert!(parse(&["run", "--badflag", "x"]).is_none());
+    }
+
+    #[test]
+    fn volume_and_network_commands_parse() {
+        assert!(matches!(
+            parse(&["volume", "list", "-q"]),
+            Some(Cmd::Volume {
+                cmd: VolumeCmd::Ls(_)
+            })
+        ));
+        assert!(matches!(
+            parse(&["volume", "remove", "-f", "a"]),
+            Some(Cmd::Volume {
+                cmd: VolumeCmd::Rm(_)
+            })
+        ));
+        assert!(matches!(
+            parse(&["network", "list"]),
+            Some(Cmd::Network {
+                cmd: NetworkCmd::Ls(_)
+            })
+        ));
+        let Some(Cmd::Network {
+            cmd: NetworkCmd::Create(c),
+        }) = parse(&[
+            "network",
+            "create",
+            "-d",
+            "bridge",
+            "--subnet",
+            "10.1.0.0/16,10.2.0.0/16",
+            "n",
+        ])
+        else {
+            panic!("network create did not parse");
+        };
+        assert_eq!(c.subnet, vec!["10.1.0.0/16", "10.2.0.0/16"]);
+        assert_eq!(c.name, vec!["n"]);
+        let Some(Cmd::Volume {
+            cmd: VolumeCmd::Prune(p),
+        }) = parse(&["volume", "prune", "-af", "--filter", "label=a"])
+        else {
+            panic!("volume prune did not parse");
+        };
+        assert!(p.all && p.force);
+        assert!(parse(&["network", "ls", "--bogus"]).is_none());
     }
 
     #[test]

@@ -663,11 +663,36 @@ pub async fn df(client: &Client, a: DfArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The "filtered with" part of Docker's system prune warning (empty without filters).
+pub fn prune_filter_note(filters: &[String]) -> String {
+    if filters.is_empty() {
+        return String::new();
+    }
+    let mut f: Vec<&String> = filters.iter().collect();
+    f.sort();
+    let mut s = "\n  Items to be pruned will be filtered with:".to_string();
+    for x in f {
+        s.push_str("\n  - ");
+        s.push_str(x);
+    }
+    s.push('\n');
+    s
+}
+
 /// `docker system prune`.
 pub async fn system_prune(client: &Client, a: SystemPruneArgs) -> Result<u8> {
+    if a.volumes
+        && a.filter
+            .iter()
+            .any(|f| f.trim_start().starts_with("until="))
+    {
+        return Err(CliError::invalid(
+            "ERROR: The \"until\" filter is not supported with \"--volumes\"",
+        ));
+    }
     if !a.force
         && !crate::image::confirm(&format!(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{}  - {}\n  - unused build cache\n",
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n{}  - {}\n  - {} build cache\n{}\n",
             if a.volumes {
                 "  - all anonymous volumes not used by at least one container\n"
             } else {
@@ -677,7 +702,9 @@ pub async fn system_prune(client: &Client, a: SystemPruneArgs) -> Result<u8> {
                 "all images without at least one container associated to them"
             } else {
                 "all dangling images"
-            }
+            },
+            if a.all { "all" } else { "unused" },
+            prune_filter_note(&a.filter)
         ))?
     {
         return Ok(0);

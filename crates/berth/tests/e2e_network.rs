@@ -220,6 +220,33 @@ fn bridge_ports_user_networks_and_cleanup() {
     let o = d.docker(&["network", "rm", "appnet"]);
     assert!(o.stderr.contains("has active endpoints"), "{}", o.stderr);
 
+    // The berth CLI sees and manages the same networks.
+    let o = d.berth(&["network", "ls", "--format", "{{.Name}}"]).ok();
+    assert!(o.out().lines().any(|l| l == "appnet"), "{}", o.out());
+    let o = d
+        .berth(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Driver}} {{.Scope}}",
+            "appnet",
+        ])
+        .ok();
+    assert_eq!(o.out(), "bridge local");
+    d.berth(&["network", "create", "berthnet"]).ok();
+    d.berth(&["network", "connect", "berthnet", "db1"]).ok();
+    let o = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.berthnet.IPAddress}}",
+            "db1",
+        ])
+        .ok();
+    assert!(o.out().parse::<std::net::Ipv4Addr>().is_ok(), "{}", o.out());
+    d.berth(&["network", "disconnect", "berthnet", "db1"]).ok();
+    d.berth(&["network", "rm", "berthnet"]).ok();
+
     d.docker(&["rm", "-f", "db1", "db2"]).ok();
     d.docker(&["network", "rm", "appnet", "othernet"]).ok();
     // Nothing of ours is left: no veth on the host, no namespace files.

@@ -210,6 +210,19 @@ fn named_anonymous_bind_and_tmpfs_volumes() {
     assert!(o.stderr.contains("invalid mode: zz"), "{}", o.stderr);
 
     // Dangling listing and prune, also through berth.
+    let o = d.berth(&["volume", "ls", "-q", "-f", "dangling=true"]).ok();
+    assert!(o.out().lines().any(|l| l == "data"), "{}", o.out());
+    let o = d
+        .berth(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "data"])
+        .ok();
+    assert_eq!(o.out(), "data local");
+    let o = d.berth(&["volume", "inspect", "nosuchvol"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("get nosuchvol: no such volume"),
+        "{}",
+        o.stderr
+    );
     let dangling = d
         .docker(&["volume", "ls", "-q", "-f", "dangling=true"])
         .ok();
