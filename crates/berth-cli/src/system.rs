@@ -227,7 +227,18 @@ pub async fn version(client: &mut Client, a: VersionArgs) -> Result<u8> {
         None => (None, None),
     };
     if let Some(f) = &a.format {
-        let data = json!({"Client": cv, "Server": sv});
+        // Templates see Go's field names: `APIVersion` is `ApiVersion` on the wire.
+        let go_names = |v: &Value| {
+            let mut v = v.clone();
+            if f.contains("APIVersion")
+                && let Some(m) = v.as_object_mut()
+                && let Some(api) = m.get("ApiVersion").cloned()
+            {
+                m.insert("APIVersion".into(), api);
+            }
+            v
+        };
+        let data = json!({"Client": go_names(&cv), "Server": sv.as_ref().map(go_names)});
         let f = if f == "json" {
             "{{json .}}"
         } else {
