@@ -228,6 +228,22 @@ impl Client {
         upgrade: bool,
         versioned: bool,
     ) -> Result<Response<Incoming>> {
+        self.raw_with(method, path, body, content_type, upgrade, versioned, &[])
+            .await
+    }
+
+    /// [`raw`](Self::raw) with extra request headers (e.g. `X-Registry-Auth`).
+    #[allow(clippy::too_many_arguments)]
+    async fn raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        upgrade: bool,
+        versioned: bool,
+        extra: &[(&str, String)],
+    ) -> Result<Response<Incoming>> {
         let io = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
@@ -252,6 +268,9 @@ impl Client {
             .header(header::USER_AGENT, "Docker-Client/28.2.2 (linux)");
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, v.as_str());
         }
         if upgrade {
             req = req
@@ -325,6 +344,43 @@ impl Client {
     ) -> Result<Reader> {
         let resp = self.request(method, path, body, content_type).await?;
         Ok(body_reader(resp.into_body()))
+    }
+
+    /// Like [`stream`](Self::stream) with extra request headers (e.g. `X-Registry-Auth`).
+    pub async fn stream_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Reader> {
+        let resp = self
+            .raw_with(method, path, body, content_type, false, true, headers)
+            .await?;
+        let resp = check(resp).await?;
+        Ok(body_reader(resp.into_body()))
+    }
+
+    /// POST with extra headers and a JSON body, returning JSON (`Null` for an empty answer).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Result<Value> {
+        let (b, ct) = match body {
+            Some(v) => (json_body(v), Some("application/json")),
+            None => (empty_body(), None),
+        };
+        let reader = self.stream_with(Method::POST, path, b, ct, headers).await?;
+        let mut bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut Box::pin(reader), &mut bytes).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::Protocol(format!("invalid JSON from daemon: {e}")))
     }
 
     /// Like [`stream`](Self::stream) but also returns the response headers.

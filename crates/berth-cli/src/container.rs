@@ -293,19 +293,47 @@ pub async fn pull_image(
         "/images/create{}",
         query(&[("fromImage", from), ("tag", tag)])
     );
+    let headers = crate::registry::auth_headers_for_image(image);
     let reader = client
-        .stream(Method::POST, &path, empty_body(), None)
+        .stream_with(Method::POST, &path, empty_body(), None, &headers)
         .await?;
+    render_progress(reader, w, quiet).await?;
+    Ok(())
+}
+
+/// Renders a Docker JSON-progress stream (pull, push, build's pulls) line by line into `w`.
+/// An `{"error": ...}` line ends it with that message; `aux` objects are collected and returned.
+pub async fn render_progress<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    w: &mut dyn Write,
+    quiet: bool,
+) -> Result<Vec<Value>> {
+    render_progress_with(reader, w, quiet, |message| CliError::Daemon {
+        status: 500,
+        message,
+    })
+    .await
+}
+
+/// [`render_progress`] with the error an `{"error": ...}` line turns into chosen by `on_error`.
+pub async fn render_progress_with<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    w: &mut dyn Write,
+    quiet: bool,
+    on_error: impl Fn(String) -> CliError,
+) -> Result<Vec<Value>> {
+    let mut aux = Vec::new();
     let mut lines = tokio::io::BufReader::new(reader).lines();
     while let Some(line) = lines.next_line().await? {
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
         if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return Err(CliError::Daemon {
-                status: 500,
-                message: e.to_string(),
-            });
+            return Err(on_error(e.to_string()));
+        }
+        if let Some(a) = v.get("aux") {
+            aux.push(a.clone());
+            continue;
         }
         if quiet {
             continue;
@@ -322,7 +350,7 @@ pub async fn pull_image(
             _ => writeln!(w, "{status}")?,
         }
     }
-    Ok(())
+    Ok(aux)
 }
 
 /// Creates a container (pulling per `--pull`), printing warnings; returns its id.

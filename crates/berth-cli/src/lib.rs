@@ -1,5 +1,6 @@
 //! The `berth` command-line client: a drop-in for the docker CLI speaking the Docker Engine API.
 
+pub mod build;
 pub mod client;
 pub mod container;
 pub mod error;
@@ -8,6 +9,7 @@ pub mod format;
 pub mod image;
 pub mod network;
 pub mod opts;
+pub mod registry;
 pub mod stream;
 pub mod system;
 pub mod volume;
@@ -16,12 +18,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::build as b;
 use crate::client::{Client, DEFAULT_HOST};
 use crate::container as c;
 use crate::error::{CliError, Result};
 use crate::extra as x;
 use crate::image as i;
 use crate::network as n;
+use crate::registry as r;
 use crate::system as s;
 use crate::volume as v;
 
@@ -126,6 +130,22 @@ pub enum Cmd {
     Load(i::LoadArgs),
     /// Download an image from a registry
     Pull(x::PullArgs),
+    /// Upload an image to a registry
+    Push(r::PushArgs),
+    /// Authenticate to a registry
+    Login(r::LoginArgs),
+    /// Log out from a registry
+    Logout(r::LogoutArgs),
+    /// Search Docker Hub for images
+    Search(r::SearchArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<b::BuildArgs>),
+    /// Manage builds
+    Builder {
+        /// Subcommand.
+        #[command(subcommand)]
+        cmd: BuilderCmd,
+    },
     /// Show the Docker version information
     Version(s::VersionArgs),
     /// Display system-wide information
@@ -286,6 +306,19 @@ pub enum ImageCmd {
     Load(i::LoadArgs),
     /// Download an image from a registry
     Pull(x::PullArgs),
+    /// Upload an image to a registry
+    Push(r::PushArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<b::BuildArgs>),
+}
+
+/// `docker builder ...`.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<b::BuildArgs>),
+    /// Remove build cache
+    Prune(b::BuilderPruneArgs),
 }
 
 /// `docker system ...`.
@@ -323,6 +356,27 @@ pub async fn dispatch(client: &mut Client, cmd: Cmd) -> Result<u8> {
     use SystemCmd as SC;
     if let Cmd::Version(a) = cmd {
         return s::version(client, a).await;
+    }
+    // logout only edits the local credentials file; it works without a daemon.
+    if let Cmd::Logout(a) = cmd {
+        return r::logout(a);
+    }
+    // login's flag, stdin and TTY errors come before any daemon contact.
+    if let Cmd::Login(a) = cmd {
+        let creds = r::login_credentials(&a)?;
+        client.negotiate().await?;
+        return r::login(client, creds).await;
+    }
+    // Argument errors come before any daemon contact, as in Docker.
+    match &cmd {
+        Cmd::Push(a) | Cmd::Image { cmd: IC::Push(a) } => a.check()?,
+        Cmd::Search(a) => a.check()?,
+        Cmd::Build(a)
+        | Cmd::Image { cmd: IC::Build(a) }
+        | Cmd::Builder {
+            cmd: BuilderCmd::Build(a),
+        } => a.check()?,
+        _ => {}
     }
     client.negotiate().await?;
     let cl = &*client;
@@ -389,6 +443,18 @@ pub async fn dispatch(client: &mut Client, cmd: Cmd) -> Result<u8> {
         Cmd::Save(a) | Cmd::Image { cmd: IC::Save(a) } => i::save(cl, a).await,
         Cmd::Load(a) | Cmd::Image { cmd: IC::Load(a) } => i::load(cl, a).await,
         Cmd::Pull(a) | Cmd::Image { cmd: IC::Pull(a) } => x::pull(cl, a).await,
+        Cmd::Push(a) | Cmd::Image { cmd: IC::Push(a) } => r::push(cl, a).await,
+        Cmd::Login(_) => Ok(0),
+        Cmd::Logout(_) => Ok(0),
+        Cmd::Build(a)
+        | Cmd::Image { cmd: IC::Build(a) }
+        | Cmd::Builder {
+            cmd: BuilderCmd::Build(a),
+        } => b::build(cl, *a).await,
+        Cmd::Builder {
+            cmd: BuilderCmd::Prune(a),
+        } => b::builder_prune(cl, a).await,
+        Cmd::Search(a) => r::search(cl, a).await,
         Cmd::Info(a) | Cmd::System { cmd: SC::Info(a) } => s::info(cl, a).await,
         Cmd::Events(a) | Cmd::System { cmd: SC::Events(a) } => s::events(cl, a).await,
         Cmd::System { cmd: SC::Df(a) } => s::df(cl, a).await,
@@ -610,6 +676,94 @@ mod tests {
         };
         assert!(p.all && p.force);
         assert!(parse(&["network", "ls", "--bogus"]).is_none());
+    }
+
+    #[test]
+    fn registry_and_build_commands_parse() {
+        let Some(Cmd::Push(p)) = parse(&["push", "-a", "-q", "localhost:5000/app"]) else {
+            panic!("push did not parse");
+        };
+        assert!(p.all_tags && p.quiet);
+        assert_eq!(p.image(), "localhost:5000/app");
+        assert!(matches!(
+            parse(&["image", "push", "--all-tags", "x"]),
+            Some(Cmd::Image {
+                cmd: ImageCmd::Push(_)
+            })
+        ));
+        let Some(Cmd::Login(l)) = parse(&["login", "-u", "a", "--password-stdin", "srv"]) else {
+            panic!("login did not parse");
+        };
+        assert_eq!(l.username.as_deref(), Some("a"));
+        assert!(l.password_stdin && l.password.is_none());
+        assert_eq!(l.args, vec!["srv"]);
+        let Some(Cmd::Search(s)) = parse(&[
+            "search",
+            "--limit",
+            "3",
+            "-f",
+            "stars=3",
+            "--no-trunc",
+            "--format",
+            "{{.Name}}",
+            "bb",
+        ]) else {
+            panic!("search did not parse");
+        };
+        assert_eq!(s.limit, Some(3));
+        assert!(s.no_trunc);
+        assert_eq!(s.term(), "bb");
+        let Some(Cmd::Build(b)) = parse(&[
+            "build",
+            "-t",
+            "a:1",
+            "--tag",
+            "b",
+            "-f",
+            "-",
+            "--build-arg",
+            "X=1",
+            "--target",
+            "s",
+            "--no-cache",
+            "--pull",
+            "-q",
+            "--label",
+            "l=v",
+            "--network",
+            "host",
+            "--iidfile",
+            "/tmp/iid",
+            "--progress",
+            "plain",
+            "--rm=false",
+            ".",
+        ]) else {
+            panic!("build did not parse");
+        };
+        assert_eq!(b.tag, vec!["a:1", "b"]);
+        assert_eq!(b.file.as_deref(), Some("-"));
+        assert!(b.no_cache && b.pull && b.quiet);
+        assert_eq!(b.rm, Some(false));
+        assert_eq!(b.context(), ".");
+        let Some(Cmd::Build(b)) = parse(&["build", "-"]) else {
+            panic!("build - did not parse");
+        };
+        assert_eq!(b.context(), "-");
+        assert!(matches!(
+            parse(&["image", "build", "."]),
+            Some(Cmd::Image {
+                cmd: ImageCmd::Build(_)
+            })
+        ));
+        let Some(Cmd::Builder {
+            cmd: BuilderCmd::Prune(p),
+        }) = parse(&["builder", "prune", "-af"])
+        else {
+            panic!("builder prune did not parse");
+        };
+        assert!(p.all && p.force);
+        assert!(parse(&["logout"]).is_some());
     }
 
     #[test]

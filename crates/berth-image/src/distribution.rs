@@ -95,6 +95,35 @@ impl ImageStore {
         tx.commit().map_err(db_err)
     }
 
+    /// Records `parent` as the image `id` was built on (the builder's intermediate images),
+    /// so `images` hides parents as dockerd does and `history` follows the chain.
+    pub fn set_parent(&self, id: &Digest, parent: &Digest) -> Result<()> {
+        if id == parent {
+            return Ok(());
+        }
+        let _g = self.lock();
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut recs = tx.open_table(crate::store::RECORDS).map_err(db_err)?;
+            let cur = recs
+                .get(id.to_string().as_str())
+                .map_err(db_err)?
+                .map(|v| v.value().to_vec());
+            let mut meta: Meta = cur
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+            if meta.parent.is_some() {
+                return Ok(());
+            }
+            meta.parent = Some(parent.clone());
+            let bytes =
+                serde_json::to_vec(&meta).map_err(|e| ImageError::Invalid(e.to_string()))?;
+            recs.insert(id.to_string().as_str(), bytes.as_slice())
+                .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
     /// Opens the uncompressed tar of a layer by diff id.
     pub fn layer_tar(&self, diff_id: &Digest) -> Result<std::fs::File> {
         if !self.content.has(diff_id) {

@@ -42,6 +42,8 @@ pub struct AppState {
     pub events: Arc<EventBus>,
     /// Registry client (pull, push, login, search).
     pub registry: Arc<berth_distribution::Client>,
+    /// Dockerfile builder.
+    pub builder: Arc<berth_build::LocalBackend>,
     /// Daemon start time.
     pub started: Instant,
 }
@@ -80,6 +82,7 @@ impl AppState {
         );
         let images = Arc::new(ImageStore::open(&cfg.data_root, db.clone(), snap.clone())?);
         let events = Arc::new(EventBus::new());
+        let db_for_build = db.clone();
         let volumes = Arc::new(berth_volumes::VolumeStore::open(
             &cfg.data_root,
             db.clone(),
@@ -120,6 +123,32 @@ impl AppState {
                 mirrors: cfg.registry_mirrors.clone(),
             },
         ));
+        let builder = {
+            let runtime = cfg
+                .runtime_path(&cfg.default_runtime)
+                .context("the default runtime is not installed")?;
+            let client = registry.clone();
+            let store = images.clone();
+            let handle = tokio::runtime::Handle::current();
+            // FROM of a missing image pulls it (the builder runs on a blocking thread).
+            let puller: berth_build::Puller = Box::new(move |name: &str| {
+                handle
+                    .block_on(client.pull(&store, name, None, None, &|_| {}))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            Arc::new(
+                berth_build::LocalBackend::new(
+                    images.clone(),
+                    snap.clone(),
+                    db_for_build,
+                    runtime,
+                    cfg.exec_root.join("runtime").join("build"),
+                    cfg.data_root.join("build"),
+                )?
+                .with_puller(puller),
+            )
+        };
         Ok(AppState {
             cfg,
             images,
@@ -127,6 +156,7 @@ impl AppState {
             containers,
             events,
             registry,
+            builder,
             started: Instant::now(),
         })
     }

@@ -799,8 +799,3 @@ fn parse_go_duration(s: &str) -> Option<i64> {
     }
     Some(chrono::Utc::now().timestamp_nanos_opt()? - (total * 1e9) as i64)
 }
-
-/// POST `/build/prune`: berth has no build cache yet.
-pub async fn build_prune() -> Json {
-    Json(json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
-}

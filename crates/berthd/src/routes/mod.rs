@@ -1,5 +1,6 @@
 //! The Engine API routers, one module per resource, assembled in one place.
 
+pub mod build;
 pub mod containers;
 pub mod distribution;
 pub mod hijack;
@@ -93,7 +94,8 @@ pub fn router(state: AppState) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
-        .route("/build/prune", post(containers::build_prune))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::server::common_headers))
         .with_state(state)

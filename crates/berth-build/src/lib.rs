@@ -1,0 +1,10 @@
+//! Dockerfile parser and classic (legacy) image builder for berth.
+
+mod build;
+pub mod dockerfile;
+pub mod fsutil;
+
+pub use build::{
+    BuildError, BuildOptions, BuildOutput, CACHE_TABLE, CollectOutput, LocalBackend, Puller, build,
+    prune_cache,
+};

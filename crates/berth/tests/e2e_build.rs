@@ -1,0 +1,111 @@
+//! Dockerfile builds through the real docker CLI (legacy builder API) and `berth build`, run
+//! afterwards: files, env, workdir, user and command of the result, the cache on rebuild,
+//! multi-stage `COPY --from`, `.dockerignore`, and Docker's error for a failing RUN.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Daemon;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn builds_run_and_cache() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let ctx = d.dir.path().join("ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM busybox\nENV APP_ENV=production\nWORKDIR /home/app\nCOPY . /home/app\nRUN mkdir -p /data && echo built > /data/marker\nUSER nobody\nCMD [\"sh\", \"-c\", \"cat /home/app/index.html /data/marker; echo $APP_ENV; pwd; id -u\"]\n",
+    );
+    write(&ctx, "index.html", "<h1>berth</h1>\n");
+    write(&ctx, "secret.txt", "do not ship\n");
+    write(&ctx, ".dockerignore", "secret.txt\n");
+    let ctx_s = ctx.to_str().unwrap();
+
+    // The docker CLI's classic builder.
+    let o = d.docker(&["build", "-t", "site:v1", ctx_s]).ok();
+    assert!(o.stdout.contains("Step 1/7 : FROM busybox"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("Successfully tagged site:v1"),
+        "{}",
+        o.stdout
+    );
+    let o = d.docker(&["run", "--rm", "site:v1"]).ok();
+    assert_eq!(
+        o.out(),
+        "<h1>berth</h1>\nbuilt\nproduction\n/home/app\n65534"
+    );
+    let o = d
+        .docker(&["run", "--rm", "site:v1", "ls", "/home/app"])
+        .ok();
+    assert!(
+        !o.out().contains("secret.txt"),
+        ".dockerignore: {}",
+        o.out()
+    );
+
+    // No change: every step comes from the cache and the id is the same.
+    let id1 = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "site:v1"])
+        .ok();
+    let o = d.docker(&["build", "-t", "site:v1", ctx_s]).ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 6, "{}", o.stdout);
+    let id2 = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "site:v1"])
+        .ok();
+    assert_eq!(id1.out(), id2.out());
+    // A changed file invalidates COPY and what follows.
+    write(&ctx, "index.html", "<h1>changed</h1>\n");
+    let o = d.berth(&["build", "-t", "site:v2", ctx_s]).ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 2, "{}", o.stdout);
+    let o = d
+        .docker(&["run", "--rm", "site:v2", "cat", "/home/app/index.html"])
+        .ok();
+    assert_eq!(o.out(), "<h1>changed</h1>");
+
+    // Multi-stage with COPY --from and --target.
+    let ms = d.dir.path().join("ms");
+    write(
+        &ms,
+        "Dockerfile",
+        "FROM busybox AS builder\nRUN echo artifact > /out.txt\nFROM busybox AS unused\nRUN false\nFROM busybox\nCOPY --from=builder /out.txt /app/out.txt\nENTRYPOINT [\"cat\"]\nCMD [\"/app/out.txt\"]\n",
+    );
+    d.docker(&["build", "-t", "ms", ms.to_str().unwrap()]).ok();
+    assert_eq!(d.docker(&["run", "--rm", "ms"]).ok().out(), "artifact");
+    d.docker(&[
+        "build",
+        "--target",
+        "builder",
+        "-t",
+        "ms-builder",
+        ms.to_str().unwrap(),
+    ])
+    .ok();
+    let o = d
+        .docker(&["run", "--rm", "ms-builder", "cat", "/out.txt"])
+        .ok();
+    assert_eq!(o.out(), "artifact");
+
+    // A failing RUN: Docker's message and a non-zero exit.
+    let bad = d.dir.path().join("bad");
+    write(&bad, "Dockerfile", "FROM busybox\nRUN false\n");
+    let o = d.docker(&["build", bad.to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(
+        format!("{}{}", o.stdout, o.stderr)
+            .contains("The command '/bin/sh -c false' returned a non-zero code: 1"),
+        "{} {}",
+        o.stdout,
+        o.stderr
+    );
+}
