@@ -75,32 +75,25 @@ impl ImageStore {
 
     /// Adds a repo digest (`host/name@sha256:...`) to an existing image (after a push).
     pub fn add_repo_digest(&self, id: &Digest, repo_digest: &str) -> Result<()> {
-        let _g = self.lock();
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut recs = tx.open_table(crate::store::RECORDS).map_err(db_err)?;
-            let cur = recs
-                .get(id.to_string().as_str())
-                .map_err(db_err)?
-                .map(|v| v.value().to_vec());
-            let mut meta: Meta = cur
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+        self.update_meta(id, |meta| {
             merge_repo_digests(&mut meta.repo_digests, &[repo_digest.to_string()]);
-            let bytes =
-                serde_json::to_vec(&meta).map_err(|e| ImageError::Invalid(e.to_string()))?;
-            recs.insert(id.to_string().as_str(), bytes.as_slice())
-                .map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)
+        })
     }
 
     /// Records `parent` as the image `id` was built on (the builder's intermediate images),
-    /// so `images` hides parents as dockerd does and `history` follows the chain.
+    /// so `images` hides parents as dockerd does and `history` follows the chain. An image
+    /// that already has a parent keeps it.
     pub fn set_parent(&self, id: &Digest, parent: &Digest) -> Result<()> {
         if id == parent {
             return Ok(());
         }
+        self.update_meta(id, |meta| {
+            meta.parent.get_or_insert_with(|| parent.clone());
+        })
+    }
+
+    /// Read-modify-write of one image's metadata row in a single transaction.
+    fn update_meta(&self, id: &Digest, f: impl FnOnce(&mut Meta)) -> Result<()> {
         let _g = self.lock();
         let tx = self.db.begin_write().map_err(db_err)?;
         {
@@ -112,10 +105,7 @@ impl ImageStore {
             let mut meta: Meta = cur
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
-            if meta.parent.is_some() {
-                return Ok(());
-            }
-            meta.parent = Some(parent.clone());
+            f(&mut meta);
             let bytes =
                 serde_json::to_vec(&meta).map_err(|e| ImageError::Invalid(e.to_string()))?;
             recs.insert(id.to_string().as_str(), bytes.as_slice())
