@@ -18,7 +18,12 @@ cleanup() {
     set +e
     DOCKER_HOST=unix://$SOCK docker rm -f $(DOCKER_HOST=unix://$SOCK docker ps -aq 2>/dev/null) >/dev/null 2>&1
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-    if [[ -n "${DOCKERD_PID:-}" ]]; then kill "$DOCKERD_PID" 2>/dev/null; wait "$DOCKERD_PID" 2>/dev/null; fi
+    if [[ -n "${DOCKERD_PID:-}" ]]; then
+        docker -H "unix://$ROOT/dockerd.sock" rm -f $(docker -H "unix://$ROOT/dockerd.sock" ps -aq) >/dev/null 2>&1
+        kill "$DOCKERD_PID" 2>/dev/null
+        wait "$DOCKERD_PID" 2>/dev/null
+        ip netns del "$NS" 2>/dev/null
+    fi
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     grep " $ROOT" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
     rm -rf "$ROOT"
@@ -62,6 +67,19 @@ total() {
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo -; }
 
 declare -A R
+# http_bench PREFIX CLI...: seconds for 200 sequential GETs through a published port.
+http_bench() {
+    local prefix=$1
+    shift
+    "$@" run -d --name bench-http -p 18999:80 busybox sh -c 'head -c 1024 /dev/zero > /f; httpd -f -p 80 -h /' >/dev/null
+    for _ in $(seq 100); do $prefix curl -fs -o /dev/null http://127.0.0.1:18999/f && break; sleep 0.05; done
+    local s e
+    s=$(date +%s.%N)
+    for _ in $(seq 200); do $prefix curl -fs -o /dev/null http://127.0.0.1:18999/f; done
+    e=$(date +%s.%N)
+    "$@" rm -f bench-http >/dev/null
+    printf '%.3f\n' "$(echo "$e - $s" | bc -l)"
+}
 bench_engine() { # name cli...
     local name=$1
     shift
@@ -78,6 +96,7 @@ bench_engine() { # name cli...
 
 bench_engine berth docker
 bench_engine berth-cli "$BIN/berth"
+R[berth,http]=$(http_bench "" docker)
 R[berth,rss]=$(rss_kib "$(cat "$ROOT/berthd.pid")")
 docker run -d --name bench-idle busybox sleep 1000 >/dev/null
 shim=$(pgrep -f "berth-shim.*$(docker inspect -f '{{.Id}}' bench-idle)" | head -1 || true)
@@ -108,22 +127,27 @@ if command -v podman >/dev/null; then
     "${P[@]}" import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null 2>&1 && bench_engine podman podman_b
 fi
 if command -v dockerd >/dev/null; then
-    dockerd --data-root "$ROOT/dockerd" --exec-root "$ROOT/dockerd-exec" -H "unix://$ROOT/dockerd.sock" \
-        --pidfile "$ROOT/dockerd.pid" --bridge none --iptables=false >"$ROOT/dockerd.log" 2>&1 &
+    # dockerd runs in a network namespace of its own, so its bridge and iptables rules stay
+    # off the host; its published ports are reached from inside that namespace.
+    NS=berthbench$$
+    ip netns add "$NS"
+    ip -n "$NS" link set lo up
+    nsenter --net="/run/netns/$NS" dockerd --data-root "$ROOT/dockerd" --exec-root "$ROOT/dockerd-exec" \
+        -H "unix://$ROOT/dockerd.sock" --pidfile "$ROOT/dockerd.pid" >"$ROOT/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
     for _ in $(seq 200); do [[ -S $ROOT/dockerd.sock ]] && docker -H "unix://$ROOT/dockerd.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
     D=(docker -H "unix://$ROOT/dockerd.sock")
     if "${D[@]}" import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null 2>&1; then
-        # dockerd was started without a bridge: its `run` defaults to --network none here.
         bench_engine dockerd "${D[@]}"
         R[dockerd,rss]=$(rss_kib "$DOCKERD_PID")
+        R[dockerd,http]=$(http_bench "nsenter --net=/run/netns/$NS" "${D[@]}")
     fi
 fi
 
-printf '\n%-12s %10s %10s %10s %12s %12s %12s %12s\n' engine "run --rm" "net none" exec "100x run -d" "rm -f 100" "daemon KiB" "shim KiB"
+printf '\n%-12s %10s %10s %10s %12s %12s %12s %12s %10s\n' engine "run --rm" "net none" exec "100x run -d" "rm -f 100" "daemon KiB" "shim KiB" "200 GETs"
 for e in berth berth-cli podman dockerd runc berth-runc; do
     [[ -n "${R[$e,run]:-}" ]] || continue
-    printf '%-12s %10s %10s %10s %12s %12s %12s %12s\n' "$e" "${R[$e,run]}" "${R[$e,none]:--}" "${R[$e,exec]:--}" \
-        "${R[$e,run100]:--}" "${R[$e,rm100]:--}" "${R[$e,rss]:--}" "${R[$e,shim]:--}"
+    printf '%-12s %10s %10s %10s %12s %12s %12s %12s %10s\n' "$e" "${R[$e,run]}" "${R[$e,none]:--}" "${R[$e,exec]:--}" \
+        "${R[$e,run100]:--}" "${R[$e,rm100]:--}" "${R[$e,rss]:--}" "${R[$e,shim]:--}" "${R[$e,http]:--}"
 done
-echo "(seconds; medians of $N runs; 100x columns are totals; berth = docker CLI -> berthd, berth-cli = berth CLI -> berthd; runc/berth-runc = 'run' of a bare bundle)"
+echo "(seconds; medians of $N runs; run --rm uses the default bridge; 100x columns and 200 GETs (1 KiB, through -p on 127.0.0.1) are totals; berth = docker CLI -> berthd, berth-cli = berth CLI -> berthd; runc/berth-runc = 'run' of a bare bundle)"
