@@ -172,6 +172,43 @@ def main():
     compare("container prune", "POST", "/containers/prune")
     compare("volume prune", "POST", "/volumes/prune")
     compare("network prune", "POST", "/networks/prune")
+    # Networking: a bridge container with published ports, a user network with an alias.
+    for s in both:
+        call(s, "DELETE", "/containers/apinet?force=1")
+        call(s, "DELETE", "/containers/apinet2?force=1")
+        call(s, "DELETE", "/networks/apidiffnet")
+        call(s, "POST", "/networks/create", {"Name": "apidiffnet", "Labels": {"x": "y"},
+                                             "IPAM": {"Config": [{"Subnet": "10.99.%d.0/24" % (1 if s == berth else 2)}]}})
+        call(s, "POST", "/containers/create?name=apinet",
+             {"Image": "busybox", "Cmd": ["sleep", "100"], "ExposedPorts": {"80/tcp": {}},
+              "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}})
+        call(s, "POST", "/containers/create?name=apinet2",
+             {"Image": "busybox", "Cmd": ["sleep", "100"], "HostConfig": {"NetworkMode": "apidiffnet"},
+              "NetworkingConfig": {"EndpointsConfig": {"apidiffnet": {"Aliases": ["al"]}}}})
+    compare("bridge container created", "GET", "/containers/apinet/json")
+    compare("user-net container created", "GET", "/containers/apinet2/json")
+    for s in both:
+        call(s, "POST", "/containers/apinet/start")
+        call(s, "POST", "/containers/apinet2/start")
+    compare("bridge container running", "GET", "/containers/apinet/json")
+    compare("user-net container running", "GET", "/containers/apinet2/json")
+    compare("ps with ports", "GET", "/containers/json")
+    compare("network inspect user", "GET", "/networks/apidiffnet")
+    compare("network rm in use", "DELETE", "/networks/apidiffnet")
+    compare("disconnect not connected", "POST", "/networks/bridge/disconnect", {"Container": "apinet2"})
+    compare("connect", "POST", "/networks/bridge/connect", {"Container": "apinet2"})
+    compare("user-net container two nets", "GET", "/containers/apinet2/json")
+    for s in both:
+        call(s, "POST", "/containers/apinet/stop?t=0")
+    compare("bridge container stopped", "GET", "/containers/apinet/json")
+    compare("volume create", "POST", "/volumes/create", {"Name": "apidiffvol", "Labels": {"a": "b"}})
+    compare("volume inspect", "GET", "/volumes/apidiffvol")
+    compare("volume list", "GET", "/volumes")
+    for s in both:
+        call(s, "DELETE", "/containers/apinet?force=1")
+        call(s, "DELETE", "/containers/apinet2?force=1")
+        call(s, "DELETE", "/networks/apidiffnet")
+        call(s, "DELETE", "/volumes/apidiffvol")
     compare("info again", "GET", "/info")
     for s in both:
         call(s, "DELETE", "/containers/apidiff?force=1")
