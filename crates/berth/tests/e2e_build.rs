@@ -109,3 +109,98 @@ fn builds_run_and_cache() {
         o.stderr
     );
 }
+
+/// A corpus of Dockerfile shapes built with the docker CLI and run.
+#[test]
+fn dockerfile_corpus_through_the_docker_cli() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let build = |name: &str, files: &[(&str, &str)]| {
+        let ctx = d.dir.path().join(name);
+        for (f, text) in files {
+            write(&ctx, f, text);
+        }
+        d.docker(&["build", "-t", name, ctx.to_str().unwrap()]).ok();
+    };
+    // nginx-style: a base and an ADDed page.
+    build(
+        "web",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nADD index.html /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+            ),
+            ("index.html", "<p>nginx-ish</p>\n"),
+        ],
+    );
+    let o = d
+        .docker(&["run", "--rm", "web", "cat", "/www/index.html"])
+        .ok();
+    assert_eq!(o.out(), "<p>nginx-ish</p>");
+    let o = d
+        .docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.ExposedPorts}}",
+            "web",
+        ])
+        .ok();
+    assert_eq!(o.out(), r#"{"80/tcp":{}}"#);
+    // ENTRYPOINT + CMD: CMD supplies default arguments, run arguments replace them.
+    build(
+        "ep",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nENTRYPOINT [\"echo\", \"ep:\"]\nCMD [\"default\"]\n",
+        )],
+    );
+    assert_eq!(d.docker(&["run", "--rm", "ep"]).ok().out(), "ep: default");
+    assert_eq!(
+        d.docker(&["run", "--rm", "ep", "given"]).ok().out(),
+        "ep: given"
+    );
+    // ONBUILD triggers run in the child build.
+    build(
+        "parent",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nONBUILD RUN echo triggered > /onbuild.txt\n",
+        )],
+    );
+    build("child", &[("Dockerfile", "FROM parent\n")]);
+    let o = d
+        .docker(&["run", "--rm", "child", "cat", "/onbuild.txt"])
+        .ok();
+    assert_eq!(o.out(), "triggered");
+    // Heredoc and the escape directive.
+    build(
+        "heredoc",
+        &[(
+            "Dockerfile",
+            "# escape=`\nFROM busybox\nRUN <<EOF\necho one > /h.txt\necho two >> /h.txt\nEOF\nENV MSG=a`\nb\n",
+        )],
+    );
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "heredoc",
+            "sh",
+            "-c",
+            "cat /h.txt; echo $MSG",
+        ])
+        .ok();
+    assert_eq!(o.out(), "one\ntwo\nab");
+    // A parse error names the file and line.
+    let bad = d.dir.path().join("badsyntax");
+    write(&bad, "Dockerfile", "FROM busybox\nRUNN echo\n");
+    let o = d.docker(&["build", bad.to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr.contains("unknown instruction: RUNN"),
+        "{}",
+        o.stderr
+    );
+}
