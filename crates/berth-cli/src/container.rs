@@ -410,7 +410,9 @@ async fn create_container(
 
 /// `docker create`.
 pub async fn create(client: &Client, a: CreateArgs) -> Result<u8> {
-    let id = create_container(client, &a.opts, true, a.quiet)
+    // Like docker's `create`, `-i` means "attach stdin" (StdinOnce), so a later
+    // `start -a -i` ends when its input does.
+    let id = create_container(client, &a.opts, false, a.quiet)
         .await
         .map_err(|e| run_status_error(e, "create"))?;
     writeln!(out(), "{id}")?;

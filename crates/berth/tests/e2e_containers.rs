@@ -691,17 +691,14 @@ fn create_then_start_attached() {
         let name2 = n(cli, "cri");
         d.cli(cli, &["create", "-i", "--name", &name2, "busybox", "cat"])
             .ok();
-        // `berth start -a -i` hangs (reported); docker's works.
-        if cli == Cli::Docker {
-            let o = d
-                .cli_stdin(
-                    cli,
-                    &["start", "-a", "-i", &name2],
-                    Some(b"via start -ai\n"),
-                )
-                .ok();
-            assert_eq!(o.out(), "via start -ai", "{cli:?}");
-        }
+        let o = d
+            .cli_stdin(
+                cli,
+                &["start", "-a", "-i", &name2],
+                Some(b"via start -ai\n"),
+            )
+            .ok();
+        assert_eq!(o.out(), "via start -ai", "{cli:?}");
         let o = d.cli(cli, &["start", "-a", &n(cli, "nosuch")]);
         assert_ne!(o.code, 0, "{cli:?}");
     }
