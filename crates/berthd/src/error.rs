@@ -91,6 +91,12 @@ impl From<berth_snapshot::SnapshotError> for ApiError {
     }
 }
 
+impl From<berth_api::FilterError> for ApiError {
+    fn from(e: berth_api::FilterError) -> Self {
+        ApiError::invalid(e.to_string())
+    }
+}
+
 impl From<berth_core::reference::ReferenceError> for ApiError {
     fn from(e: berth_core::reference::ReferenceError) -> Self {
         ApiError::invalid(e.to_string())

@@ -215,7 +215,7 @@ impl ContainerService {
             host_mode.as_str(),
             networking.as_ref(),
         );
-        self.validate_endpoints(&host_mode, &mut endpoints)?;
+        self.validate_endpoints(&mut endpoints)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name: format!("/{name}"),

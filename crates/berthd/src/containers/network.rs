@@ -173,7 +173,6 @@ impl super::ContainerService {
     /// words, and fills in the network ids.
     pub(crate) fn validate_endpoints(
         &self,
-        mode: &str,
         eps: &mut BTreeMap<String, EndpointSettings>,
     ) -> crate::error::ApiResult<()> {
         use crate::error::ApiError;
@@ -201,7 +200,6 @@ impl super::ContainerService {
             }
             ep.network_id = info.id.clone();
         }
-        let _ = mode;
         Ok(())
     }
 
@@ -241,15 +239,6 @@ impl super::ContainerService {
         let mut first = true;
         for (name, ep) in networks.iter_mut() {
             let req = berth_network::EndpointRequest {
-                name: rec.short_name().to_string(),
-                hostname: rec.config.hostname.clone().unwrap_or_default(),
-                aliases: ep.aliases.clone().unwrap_or_default(),
-                links: links.clone(),
-                ipv4: ep
-                    .ipam_config
-                    .as_ref()
-                    .and_then(|i| i.ipv4_address.as_deref())
-                    .and_then(|a| a.parse().ok()),
                 mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
                 // Ports are published once, through the first network.
                 port_bindings: if first { bindings.clone() } else { Vec::new() },
@@ -258,6 +247,7 @@ impl super::ContainerService {
                 } else {
                     Vec::new()
                 },
+                ..endpoint_request(&rec, ep, links.clone())
             };
             let info = match self.net.connect(&rec.id, &sandbox, name, req).await {
                 Ok(i) => i,
@@ -267,12 +257,7 @@ impl super::ContainerService {
                 }
             };
             first = false;
-            ep.network_id = info.network_id.clone();
-            ep.endpoint_id = info.endpoint_id.clone();
-            ep.ip_address = info.ip.to_string();
-            ep.ip_prefix_len = i64::from(info.prefix_len);
-            ep.gateway = info.gateway.to_string();
-            ep.mac_address = info.mac.clone();
+            record_live(ep, &info);
             for (cport, proto, host_ip, host_port) in &info.ports {
                 ports
                     .entry(format!("{cport}/{proto}"))
@@ -341,6 +326,37 @@ impl super::ContainerService {
         }
         out
     }
+}
+
+/// What a container asks of one network: its names, aliases, links and static address (no
+/// ports; callers add those for the network that publishes them).
+fn endpoint_request(
+    rec: &ContainerRecord,
+    ep: &EndpointSettings,
+    links: Vec<(String, String)>,
+) -> berth_network::EndpointRequest {
+    berth_network::EndpointRequest {
+        name: rec.short_name().to_string(),
+        hostname: rec.config.hostname.clone().unwrap_or_default(),
+        aliases: ep.aliases.clone().unwrap_or_default(),
+        links,
+        ipv4: ep
+            .ipam_config
+            .as_ref()
+            .and_then(|i| i.ipv4_address.as_deref())
+            .and_then(|a| a.parse().ok()),
+        ..Default::default()
+    }
+}
+
+/// Copies a joined endpoint's live state into the container's record of it.
+fn record_live(ep: &mut EndpointSettings, info: &berth_network::EndpointInfo) {
+    ep.network_id = info.network_id.clone();
+    ep.endpoint_id = info.endpoint_id.clone();
+    ep.ip_address = info.ip.to_string();
+    ep.ip_prefix_len = i64::from(info.prefix_len);
+    ep.gateway = info.gateway.to_string();
+    ep.mac_address = info.mac.clone();
 }
 
 /// `name:alias`, `/name:/me/alias` or `name` → (name, alias).
@@ -415,23 +431,10 @@ impl super::ContainerService {
                 ..Default::default()
             },
         );
-        self.validate_endpoints(&mode, &mut want)?;
+        self.validate_endpoints(&mut want)?;
         let mut ep = want.remove(&net.name).unwrap_or_default();
         if rec.state.running && !rec.sandbox_key.is_empty() {
-            let req = berth_network::EndpointRequest {
-                name: rec.short_name().to_string(),
-                hostname: rec.config.hostname.clone().unwrap_or_default(),
-                aliases: ep.aliases.clone().unwrap_or_default(),
-                links: self.resolve_links(&rec),
-                ipv4: ep
-                    .ipam_config
-                    .as_ref()
-                    .and_then(|i| i.ipv4_address.as_deref())
-                    .and_then(|a| a.parse().ok()),
-                mac: None,
-                port_bindings: Vec::new(),
-                publish_all_ports: Vec::new(),
-            };
+            let req = endpoint_request(&rec, &ep, self.resolve_links(&rec));
             let info = self
                 .net
                 .connect(
@@ -442,12 +445,7 @@ impl super::ContainerService {
                 )
                 .await
                 .map_err(ApiError::from_classified)?;
-            ep.network_id = info.network_id;
-            ep.endpoint_id = info.endpoint_id;
-            ep.ip_address = info.ip.to_string();
-            ep.ip_prefix_len = i64::from(info.prefix_len);
-            ep.gateway = info.gateway.to_string();
-            ep.mac_address = info.mac;
+            record_live(&mut ep, &info);
         }
         c.with(|r| {
             r.networks.insert(net.name.clone(), ep);

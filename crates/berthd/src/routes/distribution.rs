@@ -132,22 +132,16 @@ pub async fn search(
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json> {
     let term = q.term.unwrap_or_default();
-    let f = berth_api::Filters::parse(q.filters.as_deref())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    f.validate(&["is-automated", "is-official", "stars"])
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let f = berth_api::Filters::parse(q.filters.as_deref())?;
+    f.validate(&["is-automated", "is-official", "stars"])?;
     let auth = registry_auth(&headers);
     let results = st
         .registry
         .search(&term, q.limit, auth.as_ref())
         .await
         .map_err(ApiError::from_classified)?;
-    let official = f
-        .get_bool("is-official")
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let automated = f
-        .get_bool("is-automated")
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let official = f.get_bool("is-official")?;
+    let automated = f.get_bool("is-automated")?;
     let stars: u64 = f
         .get("stars")
         .first()

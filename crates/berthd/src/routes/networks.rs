@@ -44,13 +44,9 @@ fn selected(f: &berth_api::Filters, n: &berth_network::NetworkInfo) -> bool {
 
 /// GET `/networks`.
 pub async fn list(State(st): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Json> {
-    let f = berth_api::Filters::parse(q.filters.as_deref())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    f.validate(&["dangling", "driver", "id", "label", "name", "scope", "type"])
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let dangling = f
-        .get_bool("dangling")
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let f = berth_api::Filters::parse(q.filters.as_deref())?;
+    f.validate(&["dangling", "driver", "id", "label", "name", "scope", "type"])?;
+    let dangling = f.get_bool("dangling")?;
     let names = container_name(&st);
     let mut out = Vec::new();
     for n in st.containers.net.list() {
@@ -118,10 +114,8 @@ pub async fn remove(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 /// POST `/networks/prune`.
 pub async fn prune(State(st): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Json> {
-    let f = berth_api::Filters::parse(q.filters.as_deref())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    f.validate(&["label", "label!", "until"])
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let f = berth_api::Filters::parse(q.filters.as_deref())?;
+    f.validate(&["label", "label!", "until"])?;
     // Networks a (stopped) container is configured for are not pruned.
     let wanted: Vec<String> = st
         .containers

@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::server::{API_VERSION, AppState, BERTH_VERSION, MIN_API_VERSION};
 
 /// GET/HEAD `/_ping`.
@@ -301,7 +301,7 @@ fn event_matches(ev: &crate::events::Event, filters: &BTreeMap<String, Vec<Strin
 /// Parses the `filters` query parameter (both of Docker's shapes, via `berth_api::Filters`)
 /// into key → values.
 pub fn parse_filters(raw: Option<&str>) -> ApiResult<BTreeMap<String, Vec<String>>> {
-    let f = berth_api::Filters::parse(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let f = berth_api::Filters::parse(raw)?;
     Ok(f.keys()
         .map(|k| {
             (

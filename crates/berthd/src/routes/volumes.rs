@@ -18,10 +18,6 @@ pub struct FilterQuery {
     filters: Option<String>,
 }
 
-fn filters(raw: Option<&str>) -> ApiResult<berth_api::Filters> {
-    berth_api::Filters::parse(raw).map_err(|e| ApiError::invalid(e.to_string()))
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, berth_volumes::VolumeError> + Send + 'static,
 ) -> ApiResult<T> {
@@ -33,9 +29,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Whether a volume passes `name`, `driver`, `label` and `dangling` filters.
 fn selected(f: &berth_api::Filters, v: &berth_volumes::Volume, used: bool) -> ApiResult<bool> {
-    if let Some(d) = f
-        .get_bool("dangling")
-        .map_err(|e| ApiError::invalid(e.to_string()))?
+    if let Some(d) = f.get_bool("dangling")?
         && d == used
     {
         return Ok(false);
@@ -47,9 +41,8 @@ fn selected(f: &berth_api::Filters, v: &berth_volumes::Volume, used: bool) -> Ap
 
 /// GET `/volumes`.
 pub async fn list(State(st): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Json> {
-    let f = filters(q.filters.as_deref())?;
-    f.validate(&["dangling", "driver", "label", "name"])
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let f = berth_api::Filters::parse(q.filters.as_deref())?;
+    f.validate(&["dangling", "driver", "label", "name"])?;
     let mut out = Vec::new();
     for v in st.containers.volumes.list() {
         let used = !st.containers.users_of_volume(&v.name).is_empty();
@@ -136,13 +129,9 @@ pub async fn remove(
 /// POST `/volumes/prune`: removes every unused volume (API 1.41 semantics; `all=false` in the
 /// filters keeps named volumes, as newer engines do by default).
 pub async fn prune(State(st): State<AppState>, Query(q): Query<FilterQuery>) -> ApiResult<Json> {
-    let f = filters(q.filters.as_deref())?;
-    f.validate(&["label", "label!", "all"])
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let all = f
-        .get_bool("all")
-        .map_err(|e| ApiError::invalid(e.to_string()))?
-        .unwrap_or(true);
+    let f = berth_api::Filters::parse(q.filters.as_deref())?;
+    f.validate(&["label", "label!", "all"])?;
+    let all = f.get_bool("all")?.unwrap_or(true);
     let svc = st.containers.clone();
     let f2 = f.clone();
     let (names, bytes) = blocking(move || {
