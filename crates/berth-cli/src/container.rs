@@ -1169,28 +1169,16 @@ pub async fn rm(client: &Client, a: RmArgs) -> Result<u8> {
 
 /// `docker stop`.
 pub async fn stop(client: &Client, a: StopArgs) -> Result<u8> {
-    let mut errs = Vec::new();
-    for c in &a.containers {
-        let mut q = Vec::new();
-        if let Some(t) = a.timeout {
-            q.push(("t", t.to_string()));
-        }
-        if let Some(s) = &a.signal {
-            q.push(("signal", s.clone()));
-        }
-        match client
-            .post(&format!("/containers/{}/stop{}", esc(c), query(&q)), None)
-            .await
-        {
-            Ok(_) => writeln!(out(), "{c}")?,
-            Err(e) => errs.push(e.to_string()),
-        }
-    }
-    finish_multi(errs, "stop", &a.containers)
+    stop_or_restart(client, a, "stop").await
 }
 
 /// `docker restart`.
 pub async fn restart(client: &Client, a: StopArgs) -> Result<u8> {
+    stop_or_restart(client, a, "restart").await
+}
+
+/// `stop` and `restart` take the same flags and report the same way.
+async fn stop_or_restart(client: &Client, a: StopArgs, verb: &str) -> Result<u8> {
     let mut errs = Vec::new();
     for c in &a.containers {
         let mut q = Vec::new();
@@ -1201,17 +1189,14 @@ pub async fn restart(client: &Client, a: StopArgs) -> Result<u8> {
             q.push(("signal", s.clone()));
         }
         match client
-            .post(
-                &format!("/containers/{}/restart{}", esc(c), query(&q)),
-                None,
-            )
+            .post(&format!("/containers/{}/{verb}{}", esc(c), query(&q)), None)
             .await
         {
             Ok(_) => writeln!(out(), "{c}")?,
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, "restart", &a.containers)
+    finish_multi(errs, verb, &a.containers)
 }
 
 /// `docker kill`.
