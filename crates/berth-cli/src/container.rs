@@ -725,18 +725,7 @@ pub async fn start(client: &Client, a: StartArgs) -> Result<u8> {
             Err(e) => failed.push(e.to_string()),
         }
     }
-    finish_multi(failed, "failed to start containers", &a.containers)
-}
-
-/// Docker's multi-target error summary: each error on its own line, exit 1.
-fn finish_multi(errs: Vec<String>, _what: &str, _names: &[String]) -> Result<u8> {
-    if errs.is_empty() {
-        return Ok(0);
-    }
-    Err(CliError::Status {
-        message: errs.join("\n"),
-        code: 1,
-    })
+    crate::volume::multi_result(failed)
 }
 
 /// Builds the `filters` query value from `k=v` flags (`{"k":{"v":true}}`, as the Go client).
@@ -1164,7 +1153,7 @@ pub async fn rm(client: &Client, a: RmArgs) -> Result<u8> {
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, "rm", &a.containers)
+    crate::volume::multi_result(errs)
 }
 
 /// `docker stop`.
@@ -1196,7 +1185,7 @@ async fn stop_or_restart(client: &Client, a: StopArgs, verb: &str) -> Result<u8>
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, verb, &a.containers)
+    crate::volume::multi_result(errs)
 }
 
 /// `docker kill`.
@@ -1215,7 +1204,7 @@ pub async fn kill(client: &Client, a: KillArgs) -> Result<u8> {
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, "kill", &a.containers)
+    crate::volume::multi_result(errs)
 }
 
 /// Simple per-container POST commands (`pause`, `unpause`) printing the name on success.
@@ -1230,7 +1219,7 @@ pub async fn simple_post(client: &Client, names: &[String], action: &str) -> Res
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, action, names)
+    crate::volume::multi_result(errs)
 }
 
 /// `docker wait`.
@@ -1249,7 +1238,7 @@ pub async fn wait(client: &Client, a: ContainersArgs) -> Result<u8> {
             Err(e) => errs.push(e.to_string()),
         }
     }
-    finish_multi(errs, "wait", &a.containers)
+    crate::volume::multi_result(errs)
 }
 
 /// Pretty JSON as Docker prints it (4-space indent, Go HTML escaping).
@@ -1326,7 +1315,7 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> Result<u8> {
     if !(items.is_empty() && a.format.is_some()) {
         print_inspect(&items, &a.format)?;
     }
-    finish_multi(errs, "inspect", &a.names)
+    crate::volume::multi_result(errs)
 }
 
 /// `docker exec`.
