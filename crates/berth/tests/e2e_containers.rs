@@ -573,7 +573,8 @@ fn lifecycle_stop_start_restart_kill_wait_rename_rm() {
                     "busybox",
                     "sh",
                     "-c",
-                    "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+                    // The trap comes first: PID 1 ignores a TERM that arrives before it.
+                    "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done",
                 ],
             )
             .ok()
@@ -643,7 +644,13 @@ fn lifecycle_stop_start_restart_kill_wait_rename_rm() {
             "137 false"
         );
         // wait blocks until the exit, and reports the code.
+        let starts = |d: &common::Daemon| d.docker(&["logs", &name]).out().matches("started").count();
+        let before = starts(&d);
         d.cli(cli, &["start", &name]).ok();
+        assert!(
+            poll(Duration::from_secs(10), || starts(&d) > before),
+            "{cli:?}: no log line after start"
+        );
         let mut waiter = d.spawn_cli(cli, &["wait", &name]);
         let buf = common::collect_stdout(&mut waiter);
         d.docker(&["kill", "-s", "TERM", &name]).ok();

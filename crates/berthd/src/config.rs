@@ -273,7 +273,7 @@ impl DaemonConfig {
             .default_runtime
             .or(file.default_runtime)
             .or_else(|| std::env::var("BERTH_DEFAULT_RUNTIME").ok())
-            .unwrap_or_else(|| "runc".into());
+            .unwrap_or_else(|| "berth-runc".into());
         if !runtimes.contains_key(&default_runtime) {
             anyhow::bail!("default runtime {default_runtime:?} is not a configured runtime");
         }
