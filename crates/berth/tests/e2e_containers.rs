@@ -644,7 +644,8 @@ fn lifecycle_stop_start_restart_kill_wait_rename_rm() {
             "137 false"
         );
         // wait blocks until the exit, and reports the code.
-        let starts = |d: &common::Daemon| d.docker(&["logs", &name]).out().matches("started").count();
+        let starts =
+            |d: &common::Daemon| d.docker(&["logs", &name]).out().matches("started").count();
         let before = starts(&d);
         d.cli(cli, &["start", &name]).ok();
         assert!(
