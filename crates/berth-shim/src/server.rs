@@ -17,7 +17,7 @@ use nix::sys::socket::MsgFlags;
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::logfile::JsonFileWriter;
+use crate::logfile::{LogFormat, LogWriter};
 use crate::protocol::{ExitInfo, Request, Response};
 
 #[derive(Debug, Clone, Default)]
@@ -329,7 +329,7 @@ struct Shim {
     started_at: Option<String>,
     exit: Option<ExitInfo>,
     io: Io,
-    log: Option<JsonFileWriter>,
+    log: Option<LogWriter>,
     clients: Vec<Client>,
     waiters: Vec<UnixStream>,
     execs: HashMap<String, Exec>,
@@ -417,8 +417,17 @@ impl Shim {
             None
         } else {
             Some(
-                JsonFileWriter::open(&o.log_path, o.log_max_size, o.log_max_file)
-                    .map_err(|e| format!("opening log: {e}"))?,
+                LogWriter::open(
+                    if o.log_driver == "local" {
+                        LogFormat::Local
+                    } else {
+                        LogFormat::JsonFile
+                    },
+                    &o.log_path,
+                    o.log_max_size,
+                    o.log_max_file,
+                )
+                .map_err(|e| format!("opening log: {e}"))?,
             )
         };
         let mut shim = Shim {

@@ -986,3 +986,71 @@ fn inspect_go_templates() {
         assert_eq!(o.out(), "/insp", "{cli:?}");
     }
 }
+
+#[test]
+fn local_and_none_log_drivers() {
+    let d = setup();
+    for cli in BOTH {
+        let name = n(cli, "loc");
+        d.cli(
+            cli,
+            &[
+                "run",
+                "--name",
+                &name,
+                "--log-driver",
+                "local",
+                "busybox",
+                "sh",
+                "-c",
+                "echo a; echo b >&2; printf tail",
+            ],
+        )
+        .ok();
+        let o = d.cli(cli, &["logs", &name]).ok();
+        assert_eq!(o.stdout, "a\ntail", "{cli:?}");
+        assert_eq!(o.stderr, "b\n", "{cli:?}");
+        let o = d.cli(cli, &["logs", "--tail", "1", "-t", &name]).ok();
+        assert!(o.stdout.ends_with("Z tail"), "{cli:?} {:?}", o.stdout);
+        assert_eq!(
+            d.inspect("{{.HostConfig.LogConfig.Type}}|{{.LogPath}}", &name),
+            "local|"
+        );
+        // Docker's local format on disk: length-framed protobuf entries, not JSON lines.
+        let id = d.inspect("{{.Id}}", &name);
+        let file = d
+            .dir
+            .path()
+            .join("data/containers")
+            .join(&id)
+            .join("local-logs/container.log");
+        let raw = std::fs::read(&file).unwrap_or_default();
+        assert!(raw.len() > 8 && raw[0] == 0, "{cli:?} {}", file.display());
+        assert!(!raw.starts_with(b"{"), "{cli:?}");
+
+        let quiet = n(cli, "none");
+        d.cli(
+            cli,
+            &[
+                "run",
+                "--name",
+                &quiet,
+                "--log-driver",
+                "none",
+                "busybox",
+                "echo",
+                "x",
+            ],
+        )
+        .ok();
+        let o = d.cli(cli, &["logs", &quiet]);
+        assert_ne!(o.code, 0, "{cli:?}");
+        assert!(
+            o.stderr
+                .contains("configured logging driver does not support reading"),
+            "{cli:?} {}",
+            o.stderr
+        );
+        d.cli(cli, &["rm", &name, &quiet]).ok();
+    }
+}

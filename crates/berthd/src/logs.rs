@@ -1,12 +1,13 @@
-//! Reading a container's json-file log (written by its shim) for `docker logs` and `attach
-//! --logs`: rotated files oldest first, stream/time/tail filters, Docker framing, and follow
-//! until the container stops.
+//! Reading a container's log (json-file or local format, written by its shim) for `docker logs`
+//! and `attach --logs`: rotated files oldest first, stream/time/tail filters, Docker framing,
+//! and follow until the container stops.
 
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_shim::logfile::{LogFormat, decode_local};
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -53,10 +54,25 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Turns one log line into its framed bytes, if it passes the filters.
-fn frame(line: &str, o: &LogOptions) -> Option<Vec<u8>> {
+/// One entry of either format.
+struct Record {
+    is_err: bool,
+    time: String,
+    log: Vec<u8>,
+}
+
+fn json_record(line: &str) -> Option<Record> {
     let e: Entry = serde_json::from_str(line).ok()?;
-    let is_err = e.stream == "stderr";
+    Some(Record {
+        is_err: e.stream == "stderr",
+        time: e.time,
+        log: e.log.into_bytes(),
+    })
+}
+
+/// Turns one entry into its framed bytes, if it passes the filters.
+fn frame(e: Record, o: &LogOptions) -> Option<Vec<u8>> {
+    let is_err = e.is_err;
     if (is_err && !o.stderr) || (!is_err && !o.stdout) {
         return None;
     }
@@ -73,7 +89,7 @@ fn frame(line: &str, o: &LogOptions) -> Option<Vec<u8>> {
         payload.extend_from_slice(e.time.as_bytes());
         payload.push(b' ');
     }
-    payload.extend_from_slice(e.log.as_bytes());
+    payload.extend_from_slice(&e.log);
     if o.tty {
         return Some(payload);
     }
@@ -85,36 +101,70 @@ fn frame(line: &str, o: &LogOptions) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Reads the complete entries of one file from `start`; returns them and the end offset.
+fn read_records(file: std::fs::File, start: u64, format: LogFormat) -> (Vec<Record>, u64) {
+    let mut r = BufReader::new(file);
+    if r.seek(SeekFrom::Start(start)).is_err() {
+        return (Vec::new(), start);
+    }
+    let mut out = Vec::new();
+    let mut pos = start;
+    if format == LogFormat::Local {
+        let mut buf = Vec::new();
+        if std::io::Read::read_to_end(&mut r, &mut buf).is_err() {
+            return (out, pos);
+        }
+        let (entries, used) = decode_local(&buf);
+        for e in entries {
+            let mut log = e.line;
+            if !e.partial {
+                log.push(b'\n');
+            }
+            let t = chrono::DateTime::from_timestamp_nanos(e.time_nano);
+            out.push(Record {
+                is_err: e.source == "stderr",
+                time: berth_core::time::rfc3339_nanos(t),
+                log,
+            });
+        }
+        return (out, pos + used as u64);
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if !line.ends_with('\n') {
+                    // A partial line is still being written; read it next time.
+                    break;
+                }
+                pos += n as u64;
+                if let Some(rec) = json_record(line.trim_end_matches('\n')) {
+                    out.push(rec);
+                }
+            }
+        }
+    }
+    (out, pos)
+}
+
 /// Reads everything currently in the files; returns framed chunks and (last file, its offset).
 pub fn read_existing(path: &Path, o: &LogOptions) -> (Vec<Vec<u8>>, u64) {
-    let mut lines: Vec<String> = Vec::new();
+    let format = LogFormat::of_path(path);
+    let mut records = Vec::new();
     let mut offset = 0;
     for f in log_files(path) {
         let Ok(file) = std::fs::File::open(&f) else {
             continue;
         };
-        let mut r = BufReader::new(file);
-        let mut line = String::new();
-        let mut pos = 0u64;
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !line.ends_with('\n') {
-                        // A partial line is still being written; read it next time.
-                        break;
-                    }
-                    pos += n as u64;
-                    lines.push(line.trim_end_matches('\n').to_string());
-                }
-            }
-        }
+        let (recs, pos) = read_records(file, 0, format);
+        records.extend(recs);
         if f == path {
             offset = pos;
         }
     }
-    let mut framed: Vec<Vec<u8>> = lines.iter().filter_map(|l| frame(l, o)).collect();
+    let mut framed: Vec<Vec<u8>> = records.into_iter().filter_map(|r| frame(r, o)).collect();
     if let Some(n) = o.tail {
         let skip = framed.len().saturating_sub(n);
         framed.drain(..skip);
@@ -180,7 +230,7 @@ pub fn stream(
 }
 
 fn read_from(path: &Path, offset: u64, ino: u64, o: &LogOptions) -> (Vec<Vec<u8>>, u64, u64) {
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(f) = std::fs::File::open(path) else {
         return (Vec::new(), offset, ino);
     };
     let meta_ino = f
@@ -194,28 +244,8 @@ fn read_from(path: &Path, offset: u64, ino: u64, o: &LogOptions) -> (Vec<Vec<u8>
     } else {
         offset
     };
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return (Vec::new(), offset, ino);
-    }
-    let mut r = BufReader::new(f);
-    let mut out = Vec::new();
-    let mut pos = start;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if !line.ends_with('\n') {
-                    break;
-                }
-                pos += n as u64;
-                if let Some(fr) = frame(line.trim_end_matches('\n'), o) {
-                    out.push(fr);
-                }
-            }
-        }
-    }
+    let (recs, pos) = read_records(f, start, LogFormat::of_path(path));
+    let out = recs.into_iter().filter_map(|r| frame(r, o)).collect();
     (out, pos, meta_ino)
 }
 
@@ -274,5 +304,49 @@ mod tests {
             .timestamp_nanos_opt();
         let (late, _) = read_existing(&p, &LogOptions { since, ..opts() });
         assert_eq!(late.len(), 1);
+    }
+
+    #[test]
+    fn local_format_is_read_and_followed() {
+        use berth_shim::logfile::{LOCAL_LOG_NAME, LocalEntry, encode_local};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(LOCAL_LOG_NAME);
+        let entry = |src: &str, t: i64, line: &[u8], partial: bool| {
+            encode_local(&LocalEntry {
+                source: src.into(),
+                time_nano: t,
+                line: line.to_vec(),
+                partial,
+            })
+        };
+        let base = 1_790_000_000_000_000_000i64;
+        let mut buf = entry("stdout", base, b"one", false);
+        buf.extend(entry("stderr", base + 1_000_000_000, b"two", false));
+        std::fs::write(&p, &buf).unwrap();
+        let (all, off) = read_existing(&p, &opts());
+        assert_eq!(off, buf.len() as u64);
+        assert_eq!(&all[0][8..], b"one\n");
+        assert_eq!(all[1][0], 2);
+        assert_eq!(&all[1][8..], b"two\n");
+        let (ts, _) = read_existing(
+            &p,
+            &LogOptions {
+                tty: true,
+                timestamps: true,
+                since: Some(base + 1),
+                ..opts()
+            },
+        );
+        assert_eq!(ts, [b"2026-09-21T14:13:21.000000000Z two\n".to_vec()]);
+        // Appended later, with a torn entry at the end: only the whole one is returned.
+        let more = entry("stdout", base + 2, b"three", true);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, &more).unwrap();
+        std::io::Write::write_all(&mut f, &more[..5]).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
+        let (chunks, new_off, _) = read_from(&p, off, ino, &opts());
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(&chunks[0][8..], b"three");
+        assert_eq!(new_off, off + more.len() as u64);
     }
 }

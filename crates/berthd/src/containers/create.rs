@@ -201,10 +201,15 @@ impl ContainerService {
         }
         cfg.image = Some(image_name.clone());
         let dir = self.container_dir(&id);
-        let log_path = if log_driver == "none" {
-            String::new()
-        } else {
-            dir.join(format!("{id}-json.log")).display().to_string()
+        let log_path = match log_driver.as_str() {
+            "none" => String::new(),
+            // Docker's local driver keeps its file here and never shows it in LogPath.
+            "local" => dir
+                .join("local-logs")
+                .join(berth_shim::logfile::LOCAL_LOG_NAME)
+                .display()
+                .to_string(),
+            _ => dir.join(format!("{id}-json.log")).display().to_string(),
         };
         let host_mode = host
             .network_mode

@@ -341,7 +341,13 @@ impl ContainerService {
             "ResolvConfPath": p("resolv.conf"),
             "HostnamePath": p("hostname"),
             "HostsPath": p("hosts"),
-            "LogPath": rec.log_path,
+            "LogPath": if berth_shim::logfile::LogFormat::of_path(Path::new(&rec.log_path))
+                == berth_shim::logfile::LogFormat::Local
+            {
+                ""
+            } else {
+                rec.log_path.as_str()
+            },
             "Name": rec.name,
             "RestartCount": rec.restart_count,
             "Driver": rec.driver,

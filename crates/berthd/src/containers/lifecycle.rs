@@ -124,10 +124,15 @@ impl ContainerService {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let max_size = opts_map
+        let local = log_cfg.r#type.as_deref() == Some("local");
+        let mut max_size = opts_map
             .get("max-size")
             .map(|s| parse_size(s))
             .transpose()?;
+        if local && max_size.is_none() {
+            // The local driver's defaults: 20 MB per file, 5 files.
+            max_size = Some(20 * 1024 * 1024);
+        }
         let max_file = opts_map
             .get("max-file")
             .map(|s| s.parse::<u32>())
@@ -147,7 +152,7 @@ impl ContainerService {
                 driver: log_cfg.r#type.clone().unwrap_or_else(|| "json-file".into()),
                 path: Path::new(&rec.log_path).to_path_buf(),
                 max_size,
-                max_file: max_file.unwrap_or(1),
+                max_file: max_file.unwrap_or(if local { 5 } else { 1 }),
             },
         };
         let shim = match ShimClient::spawn(&opts).await {
