@@ -1,6 +1,7 @@
 //! Container networking for berth: bridges, veths, IPAM, NAT/port rules, port proxies, embedded DNS.
 
 pub mod dns;
+mod drivers;
 mod error;
 pub mod ipam;
 mod manager;
@@ -58,7 +59,7 @@ pub struct NetworkInfo {
     pub id: String,
     /// Name.
     pub name: String,
-    /// "bridge", "host" or "null".
+    /// "bridge", "macvlan", "ipvlan", "host" or "null".
     pub driver: String,
     /// Always "local".
     pub scope: String,

@@ -9,13 +9,16 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+use crate::drivers::{IpvlanFlag, IpvlanMode, LinkKind, MacvlanMode};
 
 /// A netlink route socket bound in the network namespace of the thread that opened it.
 pub(crate) struct Netlink {
@@ -92,6 +95,114 @@ impl Netlink {
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Index and MTU of `name`, or None.
+    pub(crate) fn link_mtu(&mut self, name: &str) -> std::io::Result<Option<(u32, u32)>> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(msg), 0) {
+            Ok(v) => Ok(v.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => {
+                    let mtu = l.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::Mtu(m) => Some(*m),
+                        _ => None,
+                    });
+                    Some((l.header.index, mtu.unwrap_or(1500)))
+                }
+                _ => None,
+            })),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a dummy link (parent of a parent-less macvlan/ipvlan network).
+    pub(crate) fn create_dummy(&mut self, name: &str) -> std::io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Dummy,
+            )]));
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)?;
+        Ok(())
+    }
+
+    /// Creates an 802.1q sub-interface `name` with id `vid` on link `parent`.
+    pub(crate) fn create_vlan(&mut self, name: &str, parent: u32, vid: u16) -> std::io::Result<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(vid)])),
+        ]));
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)?;
+        Ok(())
+    }
+
+    /// Creates a macvlan or ipvlan link `name` on link `parent` with the parent's MTU.
+    pub(crate) fn create_sublink(
+        &mut self,
+        name: &str,
+        parent: u32,
+        mtu: u32,
+        kind: LinkKind,
+    ) -> std::io::Result<()> {
+        let info = match kind {
+            LinkKind::Macvlan(m) => vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(match m {
+                    MacvlanMode::Bridge => MacVlanMode::Bridge,
+                    MacvlanMode::Private => MacVlanMode::Private,
+                    MacvlanMode::Vepa => MacVlanMode::Vepa,
+                    MacvlanMode::Passthru => MacVlanMode::Passthrough,
+                })])),
+            ],
+            LinkKind::Ipvlan(m, f) => vec![
+                LinkInfo::Kind(InfoKind::IpVlan),
+                LinkInfo::Data(InfoData::IpVlan(vec![
+                    InfoIpVlan::Mode(match m {
+                        IpvlanMode::L2 => IpVlanMode::L2,
+                        IpvlanMode::L3 => IpVlanMode::L3,
+                        IpvlanMode::L3s => IpVlanMode::L3S,
+                    }),
+                    InfoIpVlan::Flags(match f {
+                        IpvlanFlag::Bridge => IpVlanFlags::empty(),
+                        IpvlanFlag::Private => IpVlanFlags::Private,
+                        IpvlanFlag::Vepa => IpVlanFlags::Vepa,
+                    }),
+                ])),
+            ],
+        };
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        msg.attributes.push(LinkAttribute::LinkInfo(info));
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)?;
+        Ok(())
+    }
+
+    /// Adds `default dev <index>` (ipvlan L3: no gateway).
+    pub(crate) fn add_default_dev_route(&mut self, index: u32) -> std::io::Result<()> {
+        self.add_default(RouteScope::Link, RouteAttribute::Oif(index))
+    }
+
+    fn add_default(&mut self, scope: RouteScope, target: RouteAttribute) -> std::io::Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = scope;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes.push(target);
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
     }
 
     /// Creates a bridge.
@@ -234,19 +345,10 @@ impl Netlink {
 
     /// Adds a default route via `gw`.
     pub(crate) fn add_default_route(&mut self, gw: Ipv4Addr) -> std::io::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
-        self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )?;
-        Ok(())
+        self.add_default(
+            RouteScope::Universe,
+            RouteAttribute::Gateway(RouteAddress::Inet(gw)),
+        )
     }
 
     /// All IPv4 routes in the main table as (destination, prefix, via-link).

@@ -20,6 +20,22 @@ pub(crate) enum NetKind {
     User,
     Host,
     Null,
+    /// User-defined macvlan network (endpoints are macvlan links on `NetRecord::parent`).
+    Macvlan,
+    /// User-defined ipvlan network (endpoints are ipvlan links on `NetRecord::parent`).
+    Ipvlan,
+}
+
+impl NetKind {
+    /// Created by a user (bridge, macvlan or ipvlan): aliases, `--ip` and embedded DNS apply.
+    pub(crate) fn user_defined(self) -> bool {
+        matches!(self, NetKind::User | NetKind::Macvlan | NetKind::Ipvlan)
+    }
+
+    /// Endpoints are macvlan/ipvlan sub-interfaces of a parent link (no bridge, NAT or ports).
+    pub(crate) fn sublink(self) -> bool {
+        matches!(self, NetKind::Macvlan | NetKind::Ipvlan)
+    }
 }
 
 /// A persisted network.
@@ -41,6 +57,12 @@ pub(crate) struct NetRecord {
     pub options: BTreeMap<String, String>,
     pub ipam_options: Option<BTreeMap<String, String>>,
     pub created: String,
+    /// macvlan/ipvlan: the parent link endpoints are created on.
+    #[serde(default)]
+    pub parent: String,
+    /// macvlan/ipvlan: we created `parent` (dummy or VLAN link) and delete it on `network rm`.
+    #[serde(default)]
+    pub created_parent: bool,
 }
 
 /// A persisted endpoint (one container on one network).

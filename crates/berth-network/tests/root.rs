@@ -504,3 +504,232 @@ async fn restart_restore_and_isolation() {
     }
     assert_clean(&e, &links);
 }
+
+fn ip_ok(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A parent link created for a test (a veth pair: this host's kernel may lack CONFIG_DUMMY),
+/// deleted on drop (also on panic).
+struct ParentLink(String);
+impl ParentLink {
+    fn new(name: &str, mtu: u32) -> Self {
+        let peer = format!("{name}p");
+        let m = mtu.to_string();
+        let ok = ip_ok(&[
+            "link", "add", name, "mtu", &m, "type", "veth", "peer", "name", &peer, "mtu", &m,
+        ]) && ip_ok(&["link", "set", name, "up"])
+            && ip_ok(&["link", "set", &peer, "up"]);
+        let me = ParentLink(name.to_string());
+        assert!(ok, "creating parent link {name}");
+        me
+    }
+
+    /// Whether the kernel can create a `kind` link on this parent (ipvlan, vlan).
+    fn supports(&self, kind: &[&str]) -> bool {
+        let probe = format!("{}q", self.0);
+        let mut args = vec!["link", "add", "link", &self.0, "name", &probe, "type"];
+        args.extend_from_slice(kind);
+        let ok = ip_ok(&args);
+        if ok {
+            ip_ok(&["link", "del", &probe]);
+        }
+        ok
+    }
+}
+impl Drop for ParentLink {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// Host links whose names our macvlan/ipvlan endpoints use before moving into a sandbox.
+fn host_sublinks() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    (n.starts_with("mv") || n.starts_with("iv"))
+                        && n.len() == 12
+                        && n[2..].bytes().all(|b| b.is_ascii_hexdigit())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn macvlan_ipvlan_endpoints_dns_vlan_and_cleanup() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let e = env().await;
+    let h = hex8();
+    let parent = ParentLink::new(&format!("bd{h}"), 1400);
+    let has_ipvlan = parent.supports(&["ipvlan", "mode", "l2"]);
+    let has_vlan = parent.supports(&["vlan", "id", "5"]);
+    let mgr = e.mgr.clone();
+    let pname = parent.0.clone();
+    let before = host_sublinks();
+    let result = {
+        std::panic::AssertUnwindSafe(async move {
+            for (i, driver) in ["macvlan", "ipvlan"].into_iter().enumerate() {
+                let third = rand::random::<u8>();
+                let subnet = format!("10.{}.{third}.0/24", 200 + rand::random::<u8>() % 50);
+                let name = format!("t{driver}{h}");
+                let mode_key = if driver == "macvlan" { "macvlan_mode" } else { "ipvlan_mode" };
+                let mode = if driver == "macvlan" { "bridge" } else { "l2" };
+                let create: NetworkCreate = serde_json::from_value(serde_json::json!({
+                    "Name": name, "Driver": driver,
+                    "IPAM": {"Config": [{"Subnet": subnet}]},
+                    "Options": {"parent": pname, mode_key: mode},
+                }))
+                .map_err(|x| x.to_string())?;
+                let (nid, _) = mgr.create(create).await.map_err(|x| x.to_string())?;
+                let info = mgr.get(&name).map_err(|x| x.to_string())?;
+                assert_eq!(info.driver, driver);
+                assert!(info.is_user);
+                assert_eq!(info.bridge, None);
+                // One network per parent.
+                let again: NetworkCreate = serde_json::from_value(serde_json::json!({
+                    "Name": format!("{name}x"), "Driver": driver, "Options": {"parent": pname},
+                    "IPAM": {"Config": [{"Subnet": format!("10.{}.{third}.0/24", 199 - i)}]},
+                }))
+                .map_err(|x| x.to_string())?;
+                let err = mgr.create(again).await.err().map(|x| x.to_string()).unwrap_or_default();
+                assert!(err.contains(&format!("is already using parent interface {pname}")), "{err}");
+
+                let (ida, idb) = (format!("{h}{i}aaa0001"), format!("{h}{i}bbb0002"));
+                let sba = mgr.create_sandbox(&ida).await.map_err(|x| x.to_string())?;
+                let sbb = mgr.create_sandbox(&idb).await.map_err(|x| x.to_string())?;
+                let mut ra = req("alpha");
+                // Ports are ignored on macvlan/ipvlan, as dockerd does.
+                ra.port_bindings.push(PortBinding {
+                    container_port: 80,
+                    proto: "tcp".into(),
+                    host_ip: String::new(),
+                    host_port_start: 0,
+                    host_port_end: 0,
+                });
+                if driver == "ipvlan" && !has_ipvlan {
+                    // Kernel without CONFIG_IPVLAN: the join fails cleanly and leaves nothing.
+                    eprintln!("kernel lacks ipvlan: checking the failure path only");
+                    let err = mgr.connect(&ida, &sba, &name, ra).await.err().map(|x| x.to_string()).unwrap_or_default();
+                    assert!(err.contains("create ipvlan link"), "{err}");
+                    mgr.release_container(&ida).await;
+                    mgr.release_container(&idb).await;
+                    mgr.remove(&name).await.map_err(|x| x.to_string())?;
+                    continue;
+                }
+                let epa = mgr.connect(&ida, &sba, &name, ra).await.map_err(|x| x.to_string())?;
+                assert!(epa.ports.is_empty());
+                let mut rb = req("beta");
+                let fixed: Ipv4Addr = format!("10.{}.{third}.77", subnet.split('.').nth(1).unwrap_or("0"))
+                    .parse()
+                    .map_err(|_| "ip".to_string())?;
+                rb.ipv4 = Some(fixed);
+                let epb = mgr.connect(&idb, &sbb, &name, rb).await.map_err(|x| x.to_string())?;
+                assert_eq!(epb.ip, fixed);
+                if driver == "ipvlan" {
+                    assert_eq!(epa.mac, "");
+                } else {
+                    assert!(epa.mac.starts_with("02:42:"), "{}", epa.mac);
+                }
+                let (_, link) = in_ns(&sba, &["ip", "-o", "link", "show", "eth0"]);
+                assert!(link.contains("mtu 1400"), "{link}");
+                let (_, route) = in_ns(&sba, &["ip", "-4", "route"]);
+                assert!(route.contains(&format!("default via {}", epa.gateway)), "{route}");
+                let _killer = Killer(vec![serve_hello(&sba, 8080)]);
+                let got = poll(10, || {
+                    let (_, out) = in_ns(&sbb, &["nc", "-w", "2", &epa.ip.to_string(), "8080"]);
+                    out.contains("hello").then_some(out)
+                });
+                assert!(got.is_some(), "{driver}: nc beta -> alpha:8080");
+                // nsenter keeps the host's resolv.conf: ask the embedded DNS directly.
+                let (_, out) = in_ns(&sba, &["nslookup", "beta", "127.0.0.11"]);
+                assert!(out.contains(&fixed.to_string()), "{out}");
+                let (_, out) = in_ns(&sbb, &["nslookup", "alpha", "127.0.0.11"]);
+                assert!(out.contains(&epa.ip.to_string()), "{out}");
+                let ins = mgr.inspect_json(&nid, &|_| None);
+                assert_eq!(ins["Driver"], driver);
+                assert_eq!(ins["Options"]["parent"], pname.as_str());
+                assert_eq!(ins["Containers"].as_object().map(|o| o.len()), Some(2), "{ins}");
+                let err = mgr.remove(&name).await.err().map(|x| x.to_string()).unwrap_or_default();
+                assert!(err.contains("has active endpoints"), "{err}");
+                mgr.disconnect(&idb, &name, false).await.map_err(|x| x.to_string())?;
+                let (_, links) = in_ns(&sbb, &["ip", "-o", "link"]);
+                assert!(!links.contains("eth0"), "{links}");
+                for id in [&ida, &idb] {
+                    mgr.release_container(id).await;
+                }
+                mgr.remove(&name).await.map_err(|x| x.to_string())?;
+                assert!(Path::new("/sys/class/net").join(&pname).exists(), "user parent kept");
+            }
+
+            // No parent: a dummy dm-<id12> parent, created and deleted by us; --internal: no route.
+            let third = rand::random::<u8>();
+            let create: NetworkCreate = serde_json::from_value(serde_json::json!({
+                "Name": format!("tint{h}"), "Driver": "macvlan", "Internal": true,
+                "IPAM": {"Config": [{"Subnet": format!("10.{}.{third}.0/24", 200 + rand::random::<u8>() % 50)}]},
+            }))
+            .map_err(|x| x.to_string())?;
+            let (nid, _) = mgr.create(create).await.map_err(|x| x.to_string())?;
+            let dm = format!("dm-{}", &nid[..12]);
+            assert!(Path::new("/sys/class/net").join(&dm).exists());
+            let id = format!("{h}9ccc0003");
+            let sb = mgr.create_sandbox(&id).await.map_err(|x| x.to_string())?;
+            mgr.connect(&id, &sb, &nid, req("gamma")).await.map_err(|x| x.to_string())?;
+            let (_, route) = in_ns(&sb, &["ip", "-4", "route"]);
+            assert!(!route.contains("default"), "{route}");
+            mgr.release_container(&id).await;
+            mgr.remove(&nid).await.map_err(|x| x.to_string())?;
+            assert!(!Path::new("/sys/class/net").join(&dm).exists(), "{dm} left behind");
+
+            // VLAN sub-interface parent: created if missing, deleted on rm.
+            let vlan = format!("{pname}.77");
+            let create: NetworkCreate = serde_json::from_value(serde_json::json!({
+                "Name": format!("tvlan{h}"), "Driver": "macvlan", "Options": {"parent": vlan},
+                "IPAM": {"Config": [{"Subnet": format!("10.{}.{third}.0/24", 199)}]},
+            }))
+            .map_err(|x| x.to_string())?;
+            if has_vlan {
+                let (nid, _) = mgr.create(create).await.map_err(|x| x.to_string())?;
+                assert!(Path::new("/sys/class/net").join(&vlan).exists());
+                mgr.remove(&nid).await.map_err(|x| x.to_string())?;
+                assert!(!Path::new("/sys/class/net").join(&vlan).exists(), "{vlan} left behind");
+            } else {
+                eprintln!("kernel lacks 8021q: checking the failure path only");
+                let err = mgr.create(create).await.err().map(|x| x.to_string()).unwrap_or_default();
+                assert!(err.contains("create vlan link"), "{err}");
+                assert!(mgr.get(&format!("tvlan{h}")).is_err());
+            }
+            // A parent that does not exist and is no VLAN name: dockerd's message.
+            let create: NetworkCreate = serde_json::from_value(serde_json::json!({
+                "Name": format!("tbad{h}"), "Driver": "ipvlan", "Options": {"parent": format!("nx{h}")},
+            }))
+            .map_err(|x| x.to_string())?;
+            let err = mgr.create(create).await.err().map(|x| x.to_string()).unwrap_or_default();
+            assert!(err.contains("required interface name format is: name.vlan_id"), "{err}");
+            Ok::<(), String>(())
+        })
+        .catch_unwind()
+        .await
+    };
+    e.mgr.destroy().await;
+    let after = host_sublinks();
+    drop(parent);
+    match result {
+        Err(p) => std::panic::resume_unwind(p),
+        Ok(Err(m)) => panic!("{m}"),
+        Ok(Ok(())) => {}
+    }
+    let leaked: Vec<_> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert!(leaked.is_empty(), "sub-links left on the host: {leaked:?}");
+    assert_clean(&e, &[]);
+}

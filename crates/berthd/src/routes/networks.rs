@@ -82,16 +82,17 @@ pub async fn create(
     let req: berth_network::NetworkCreate =
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let name = req.name.clone();
+    let driver = if req.driver.is_empty() {
+        "bridge".to_string()
+    } else {
+        req.driver.clone()
+    };
     let (id, warning) = st.containers.net.create(req).await.map_err(net_err)?;
     st.events.publish(
         "network",
         "create",
         &id,
-        [
-            ("name".to_string(), name),
-            ("type".to_string(), "bridge".to_string()),
-        ]
-        .into(),
+        [("name".to_string(), name), ("type".to_string(), driver)].into(),
     );
     Ok((
         StatusCode::CREATED,
