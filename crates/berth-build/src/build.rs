@@ -13,6 +13,7 @@ use berth_snapshot::Snapshotter;
 use redb::{ReadableDatabase, TableDefinition};
 use sha2::{Digest as _, Sha256};
 
+use crate::archive;
 use crate::dockerfile::{
     self, Command, CopySpec, ExpandError, Healthcheck, Instruction, ParseError, Step,
 };
@@ -1260,10 +1261,24 @@ impl<'a> Builder<'a> {
         if self.try_cache(st, &key)? {
             return Ok(());
         }
+        // Docker 20.10 commits metadata steps through a (never started) container too, and
+        // says so.
+        let sid = rand_hex()[..12].to_string();
+        self.out.line(&format!(" ---> Running in {sid}\n"));
         let id = self.commit(st, &created_by, None)?;
         self.b.cache_put(&key, &id)?;
+        self.removed_intermediate(&sid);
         self.out.line(&format!(" ---> {}\n", short(&id)));
         Ok(())
+    }
+
+    /// Docker's line for a step's container, removed after a successful step unless `--rm=false`
+    /// (always with `--force-rm`).
+    fn removed_intermediate(&mut self, sid: &str) {
+        if self.opts.rm || self.opts.force_rm {
+            self.out
+                .line(&format!("Removing intermediate container {sid}\n"));
+        }
     }
 
     /// CMD/ENTRYPOINT value: exec form as is, shell form through SHELL.
@@ -1359,10 +1374,23 @@ impl<'a> Builder<'a> {
     fn run_step(
         &mut self,
         st: &mut State,
-        _flags: &dockerfile::Flags,
+        flags: &dockerfile::Flags,
         command: &Command,
         heredocs: &[dockerfile::Heredoc],
     ) -> Result<(), BuildError> {
+        // The classic builder has no cache, bind or tmpfs mounts nor security modes; only
+        // `--network` (a BuildKit flag) is honoured here.
+        for (k, _) in flags {
+            if k != "network" {
+                return Err(BuildError::Invalid(format!(
+                    "the --{k} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                )));
+            }
+        }
+        let network = run_network(
+            dockerfile::flag(flags, "network"),
+            self.opts.network_mode.as_deref(),
+        );
         let args: Vec<String> = match command {
             Command::Exec(v) => v.clone(),
             Command::Shell(s) => {
@@ -1423,7 +1451,12 @@ impl<'a> Builder<'a> {
         } else {
             format!("|{} {} {}", arg_env.len(), arg_env.join(" "), shown)
         };
-        let key = Self::cache_key(st, &format!("RUN {created_by}"), "");
+        // The network a step ran with is part of its identity (not of its history text).
+        let net_key = match dockerfile::flag(flags, "network") {
+            Some(n) => format!(" network={n}"),
+            None => String::new(),
+        };
+        let key = Self::cache_key(st, &format!("RUN {created_by}{net_key}"), "");
         if self.try_cache(st, &key)? {
             return Ok(());
         }
@@ -1448,11 +1481,6 @@ impl<'a> Builder<'a> {
         };
         let mut env = run_cfg.env.clone().unwrap_or_default();
         env.extend(arg_env);
-        let network = if self.opts.network_mode.as_deref() == Some("none") {
-            berth_oci::NamespaceMode::Private
-        } else {
-            berth_oci::NamespaceMode::Host
-        };
         // With the host network, RUN sees the host's resolver and hosts files (read-only, like
         // Docker's build containers); mount points the image lacked are removed before the diff.
         let mut mounts = Vec::new();
@@ -1496,6 +1524,10 @@ impl<'a> Builder<'a> {
             }
         }
         if code != 0 {
+            if self.opts.force_rm {
+                self.out
+                    .line(&format!("Removing intermediate container {sid}\n"));
+            }
             return Err(BuildError::RunFailed {
                 command: shown,
                 code,
@@ -1504,9 +1536,8 @@ impl<'a> Builder<'a> {
         m.unmount()?;
         let (_g, path, diff) = self.diff_layer(&m)?;
         drop(m);
-        self.out
-            .line(&format!("Removing intermediate container {sid}\n"));
         let img = self.commit(st, &created_by, Some((&path, diff)))?;
+        self.removed_intermediate(&sid);
         self.b.cache_put(&key, &img)?;
         self.out.line(&format!(" ---> {}\n", short(&img)));
         Ok(())
@@ -1616,6 +1647,7 @@ impl<'a> Builder<'a> {
         // Sources: heredocs, or paths (globs expanded) in the source root.
         let mut heredoc_files: Vec<(String, String)> = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
+        let mut urls: Vec<String> = Vec::new();
         for s in &c.sources {
             if let Some(h) = c.heredocs.iter().find(|h| {
                 s.trim_start_matches("<<")
@@ -1634,13 +1666,41 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let s = self.expand(st, s)?;
-            if s.starts_with("http://") || s.starts_with("https://") {
-                return Err(BuildError::Invalid(format!(
-                    "{kw} failed: source URLs are not supported yet: {s}"
-                )));
+            if crate::fetch::is_url(&s) {
+                if !is_add {
+                    return Err(BuildError::Invalid("source can't be a URL for COPY".into()));
+                }
+                urls.push(s);
+                continue;
             }
             patterns.push(s);
         }
+        // URLs are downloaded on every build: their content is the cache key (as in Docker).
+        let mut url_files: Vec<(String, PathBuf)> = Vec::new();
+        let _dl_guard = if urls.is_empty() {
+            None
+        } else {
+            let dir = self.b.work_dir.join(format!("dl-{}", &rand_hex()[..16]));
+            let guard = TempDir(dir.clone());
+            for (i, u) in urls.iter().enumerate() {
+                let sub = dir.join(i.to_string());
+                std::fs::create_dir_all(&sub).map_err(io_err(sub.display().to_string()))?;
+                let f =
+                    crate::fetch::fetch(u, &sub).map_err(|e| BuildError::Invalid(e.to_string()))?;
+                if f.name.is_empty() && dest_dir_syntax {
+                    return Err(BuildError::Invalid(
+                        crate::fetch::FetchError::NoFilename(u.clone()).to_string(),
+                    ));
+                }
+                let name = if f.name.is_empty() {
+                    "download".to_string()
+                } else {
+                    f.name
+                };
+                url_files.push((name, f.path));
+            }
+            Some(guard)
+        };
         let mut src_mount: Option<Mounted<'_>> = None;
         let src_root: PathBuf = match &from_image {
             None => self.ctx.clone(),
@@ -1670,7 +1730,7 @@ impl<'a> Builder<'a> {
             }
             sources.extend(found);
         }
-        let count = sources.len() + heredoc_files.len();
+        let count = sources.len() + heredoc_files.len() + url_files.len();
         let multi = count > 1 || patterns.iter().any(|p| fsutil::has_glob(p));
         if count > 1 && !dest_dir_syntax {
             return Err(BuildError::Invalid(format!(
@@ -1699,6 +1759,10 @@ impl<'a> Builder<'a> {
         }
         for (n, body) in &heredoc_files {
             h.update(format!("heredoc {n}\n{body}"));
+        }
+        for (n, p) in &url_files {
+            h.update(format!("url {n}\n"));
+            hash_tree(&mut h, p, "")?;
         }
         let content = hex::encode(h.finalize());
         let kind = if multi || count > 1 {
@@ -1760,9 +1824,9 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
-            if is_add && from_image.is_none() && meta.is_file() && is_archive(p) {
+            if is_add && from_image.is_none() && meta.is_file() && archive::is_archive(p) {
                 fsutil::mkdir_all(&dest_host, dir_owner).map_err(ioe)?;
-                extract_archive(p, &dest_host).map_err(ioe)?;
+                archive::extract(p, &dest_host).map_err(ioe)?;
                 continue;
             }
             let base = Path::new(rel)
@@ -1772,6 +1836,19 @@ impl<'a> Builder<'a> {
             let target = if dest_is_dir {
                 fsutil::mkdir_all(&dest_host, dir_owner).map_err(ioe)?;
                 dest_host.join(base)
+            } else {
+                if let Some(parent) = dest_host.parent() {
+                    fsutil::mkdir_all(parent, dir_owner).map_err(ioe)?;
+                }
+                dest_host.clone()
+            };
+            fsutil::copy_entry(p, &target, attrs).map_err(ioe)?;
+        }
+        // Downloads are copied as they are (never unpacked), keeping 0600 unless --chmod.
+        for (name, p) in &url_files {
+            let target = if dest_is_dir {
+                fsutil::mkdir_all(&dest_host, dir_owner).map_err(ioe)?;
+                dest_host.join(name)
             } else {
                 if let Some(parent) = dest_host.parent() {
                     fsutil::mkdir_all(parent, dir_owner).map_err(ioe)?;
@@ -1800,6 +1877,20 @@ impl<'a> Builder<'a> {
         self.b.cache_put(&key, &img)?;
         self.out.line(&format!(" ---> {}\n", short(&img)));
         Ok(())
+    }
+}
+
+/// The network namespace of a RUN: `RUN --network` wins over the build's `networkmode`;
+/// `none` gets a private namespace with only loopback, anything else the host's network.
+fn run_network(flag: Option<&str>, build_mode: Option<&str>) -> berth_oci::NamespaceMode {
+    let mode = match flag {
+        Some("default") | None => build_mode,
+        Some(m) => Some(m),
+    };
+    if mode == Some("none") {
+        berth_oci::NamespaceMode::Private
+    } else {
+        berth_oci::NamespaceMode::Host
     }
 }
 
@@ -1966,56 +2057,6 @@ fn write_file(p: &Path, data: &[u8], attrs: CopyAttrs) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether a file is a tar archive ADD unpacks (plain or gzip).
-fn is_archive(p: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(p) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    if n >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        // Peek inside the gzip stream for a tar header.
-        let Ok(f) = std::fs::File::open(p) else {
-            return false;
-        };
-        let mut gz = flate2::read::GzDecoder::new(f);
-        let mut inner = [0u8; 512];
-        let mut m = 0;
-        while m < inner.len() {
-            match gz.read(&mut inner[m..]) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => m += k,
-            }
-        }
-        return m == 512 && &inner[257..262] == b"ustar";
-    }
-    n == 512 && &head[257..262] == b"ustar"
-}
-
-fn extract_archive(p: &Path, dest: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::File::open(p)?;
-    let mut magic = [0u8; 2];
-    let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let f = std::fs::File::open(p)?;
-    let r: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(f))
-    } else {
-        Box::new(f)
-    };
-    let mut ar = tar::Archive::new(r);
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_ownerships(true);
-    ar.set_preserve_mtime(true);
-    ar.set_overwrite(true);
-    ar.unpack(dest)
-}
-
 fn spawn_reader(
     mut r: Box<dyn Read + Send>,
     tx: std::sync::mpsc::Sender<Vec<u8>>,
@@ -2088,6 +2129,17 @@ mod tests {
         assert_eq!(o.shm_size, Some(1024));
         assert!(BuildOptions::from_query(&[("buildargs".into(), "x".into())]).is_err());
         assert!(BuildOptions::default().rm);
+    }
+
+    #[test]
+    fn run_network_flag_overrides_build_mode() {
+        use berth_oci::NamespaceMode::{Host, Private};
+        assert_eq!(run_network(None, None), Host);
+        assert_eq!(run_network(None, Some("none")), Private);
+        assert_eq!(run_network(Some("default"), Some("none")), Private);
+        assert_eq!(run_network(Some("none"), None), Private);
+        assert_eq!(run_network(Some("host"), Some("none")), Host);
+        assert_eq!(run_network(Some("default"), Some("bridge")), Host);
     }
 
     #[test]

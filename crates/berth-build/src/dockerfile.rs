@@ -573,6 +573,12 @@ fn parse_instruction(
         "RUN" => {
             let (flags, args) = take_flags(rest)?;
             check_flags("RUN", &flags, &["mount", "network", "security"])?;
+            // BuildKit validates the network mode when parsing.
+            if let Some(n) = flag(&flags, "network")
+                && !matches!(n, "none" | "host" | "default")
+            {
+                return Err(format!("unsupported network mode {n:?}"));
+            }
             if args.trim().is_empty() {
                 return Err("RUN requires at least one argument".into());
             }
@@ -736,6 +742,34 @@ pub enum ExpandError {
 impl berth_core::Classify for ExpandError {
     fn kind(&self) -> berth_core::ErrorKind {
         berth_core::ErrorKind::InvalidArgument
+    }
+}
+
+/// The body of the `parse` fuzz target (`fuzz/`): parses any bytes as a Dockerfile and runs
+/// word splitting and expansion over everything that comes out. Must never panic.
+pub fn fuzz_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    // Half the names are set (to themselves), so both branches of `${A:-b}`/`${A:+b}` run.
+    let lookup = |k: &str| k.len().is_multiple_of(2).then(|| k.to_string());
+    if let Ok(df) = parse_named(&text, "Dockerfile") {
+        for step in &df.steps {
+            let _ = expand(&step.original, &lookup, df.escape);
+            for w in split_words(&step.original, df.escape) {
+                let _ = expand(&w, &lookup, df.escape);
+            }
+            let _ = step.instruction.keyword();
+        }
+    }
+    let _ = expand(&text, &|_| None, '\\');
+    let _ = expand(&text, &|_| Some(String::new()), '`');
+    let _ = split_words(&text, '\\');
+    // `.dockerignore` rules come from the same untrusted context.
+    let rules = crate::fsutil::IgnoreRules::parse(&text);
+    for line in text.lines().take(4) {
+        let _ = rules.excluded(line.trim());
+        let _ = rules.may_reinclude_under(line.trim());
+        let _ = crate::fsutil::glob_match(line, "src/a b/c.txt");
+        let _ = crate::fsutil::clean_rel(line);
     }
 }
 
@@ -1211,6 +1245,17 @@ HEALTHCHECK NONE
         assert!(parse("WORKDIR").is_err());
         let e = parse("FROM a\nCOPY x").unwrap_err();
         assert_eq!(e.line, 2);
+        let e = parse("FROM a\nRUN --network=bridge true").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Dockerfile:2: unsupported network mode \"bridge\""
+        );
+        for n in ["none", "host", "default"] {
+            assert!(
+                parse(&format!("FROM a\nRUN --network={n} true")).is_ok(),
+                "{n}"
+            );
+        }
     }
 
     #[test]
@@ -1254,6 +1299,82 @@ HEALTHCHECK NONE
             split_words(r#"a "b c" d\ e 'f g'"#, '\\'),
             vec!["a", "\"b c\"", "d\\ e", "'f g'"]
         );
+    }
+
+    /// The fuzz target's seeds (`fuzz/corpus/parse/seed-*`), deterministically mutated: byte
+    /// flips, truncations and inserted `\\`, `$`, `${`, `<<`, quotes and newlines. None may panic.
+    #[test]
+    fn fuzz_parse_never_panics_on_mutated_corpus() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/parse");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("seed-"))
+            .map(|e| std::fs::read(e.path()).unwrap())
+            .collect();
+        seeds.sort();
+        assert!(seeds.len() >= 8, "seed corpus missing in {}", dir.display());
+        // Every seed is a valid Dockerfile: mutations start from real syntax.
+        for s in &seeds {
+            let t = std::str::from_utf8(s).unwrap();
+            assert!(parse(t).is_ok(), "seed does not parse: {t}");
+        }
+        let inserts: [&[u8]; 16] = [
+            b"\\",
+            b"\\\n",
+            b"$",
+            b"${",
+            b"}",
+            b"${A:-",
+            b"${A:+x}",
+            b"<<",
+            b"<<-EOF\n",
+            b"EOF\n",
+            b"'",
+            b"\"",
+            b"\n",
+            b"`",
+            b"# escape=`\n",
+            b"[\"",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut runs = 0;
+        for round in 0..1000 {
+            for base in &seeds {
+                let mut m = base.clone();
+                // 1 to 4 mutations stacked on each other.
+                for _ in 0..=(next() % 4) {
+                    let len = m.len().max(1) as u64;
+                    let at = (next() % len) as usize;
+                    match next() % 4 {
+                        0 if !m.is_empty() => {
+                            let i = at.min(m.len() - 1);
+                            m[i] ^= 1 << (next() % 8);
+                        }
+                        1 => m.truncate(at),
+                        _ => {
+                            let ins = inserts[(next() % inserts.len() as u64) as usize];
+                            let at = at.min(m.len());
+                            m.splice(at..at, ins.iter().copied());
+                        }
+                    }
+                }
+                fuzz_parse(&m);
+                runs += 1;
+            }
+            if round == 0 {
+                for b in &seeds {
+                    fuzz_parse(b);
+                }
+            }
+        }
+        assert!(runs >= 8000, "{runs}");
     }
 
     /// Poor man's fuzzing (the cargo-fuzz target is in `fuzz/`): random token soups must

@@ -9,28 +9,54 @@ use std::path::{Path, PathBuf};
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    match_at(&p, 0, &n, 0)
+    let mut failed = std::collections::HashSet::new();
+    match_at(&p, 0, &n, 0, &mut failed)
 }
 
-fn match_at(p: &[char], mut pi: usize, n: &[char], mut ni: usize) -> bool {
+/// Memoised: whether `p[pi..]` matches `n[ni..]` depends on nothing else, so remembering the
+/// positions that failed keeps patterns like `**/**/**/…` polynomial instead of exponential.
+fn match_at(
+    p: &[char],
+    pi: usize,
+    n: &[char],
+    ni: usize,
+    failed: &mut std::collections::HashSet<(usize, usize)>,
+) -> bool {
+    if failed.contains(&(pi, ni)) {
+        return false;
+    }
+    let ok = match_from(p, pi, n, ni, failed);
+    if !ok {
+        failed.insert((pi, ni));
+    }
+    ok
+}
+
+fn match_from(
+    p: &[char],
+    mut pi: usize,
+    n: &[char],
+    mut ni: usize,
+    failed: &mut std::collections::HashSet<(usize, usize)>,
+) -> bool {
     while pi < p.len() {
         match p[pi] {
             '*' => {
                 if p.get(pi + 1) == Some(&'*') {
                     // `**` crosses separators; `**/` may also match nothing.
                     let rest = pi + 2;
-                    if p.get(rest) == Some(&'/') && match_at(p, rest + 1, n, ni) {
+                    if p.get(rest) == Some(&'/') && match_at(p, rest + 1, n, ni, failed) {
                         return true;
                     }
                     for k in ni..=n.len() {
-                        if match_at(p, rest, n, k) {
+                        if match_at(p, rest, n, k, failed) {
                             return true;
                         }
                     }
                     return false;
                 }
                 for k in ni..=n.len() {
-                    if match_at(p, pi + 1, n, k) {
+                    if match_at(p, pi + 1, n, k, failed) {
                         return true;
                     }
                     if k < n.len() && n[k] == '/' {
@@ -340,6 +366,22 @@ fn set_mtime(p: &Path, (s, ns): (i64, i64)) -> io::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Backtracking without memory takes exponential time on stacked `**` or `*`; a `COPY`
+    /// pattern or `.dockerignore` line must not hang a build.
+    #[test]
+    fn pathological_globs_finish_fast() {
+        let name = "a/".repeat(40) + "b";
+        let t = std::time::Instant::now();
+        assert!(!glob_match(&("**/".repeat(30) + "x"), &name));
+        assert!(glob_match(&("**/".repeat(30) + "b"), &name));
+        assert!(!glob_match(&("*a".repeat(30) + "x"), &"a".repeat(60)));
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+    }
 
     #[test]
     fn globbing() {

@@ -1,7 +1,9 @@
 //! Dockerfile parser and classic (legacy) image builder for berth.
 
+pub mod archive;
 mod build;
 pub mod dockerfile;
+pub mod fetch;
 pub mod fsutil;
 
 pub use build::{

@@ -173,6 +173,88 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Mode bits, uid and mtime of a file in an image's filesystem.
+    fn stat(&self, id: &Digest, path: &str) -> Option<(u32, u32, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let key = format!("test-stat-{}", &id.hex()[..12]);
+        let chain = self.store.layer_chain(id).unwrap();
+        self.snap.prepare(&key, chain.as_ref()).unwrap();
+        let mnt = self.root.join(&key);
+        std::fs::create_dir_all(&mnt).unwrap();
+        self.snap.mount(&key, &mnt).unwrap();
+        let r = std::fs::symlink_metadata(mnt.join(path.trim_start_matches('/')))
+            .ok()
+            .map(|m| (m.mode() & 0o7777, m.uid(), m.mtime()));
+        self.snap.unmount(&mnt).unwrap();
+        self.snap.remove(&key).unwrap();
+        r
+    }
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 serving `/data.tar` (the shared body, with a
+/// Last-Modified) and 404 for anything else; counts the requests it answered.
+struct Http {
+    base: String,
+    body: Arc<std::sync::Mutex<Vec<u8>>>,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn http_server(body: Vec<u8>) -> Http {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let body = Arc::new(std::sync::Mutex::new(body));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, h) = (body.clone(), hits.clone());
+    // The thread ends with the test process.
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut hl = String::new();
+                if r.read_line(&mut hl).unwrap_or(0) == 0 || hl == "\r\n" {
+                    break;
+                }
+            }
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, extra, data) = if path == "/data.tar" {
+                (
+                    "200 OK",
+                    "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+                    b.lock().unwrap().clone(),
+                )
+            } else {
+                ("404 Not Found", "", b"nope".to_vec())
+            };
+            let mut w = s;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+                data.len()
+            );
+            let _ = w.write_all(&data);
+        }
+    });
+    Http { base, body, hits }
+}
+
+fn small_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = hdr();
+    h.set_mode(0o644);
+    h.set_size(6);
+    b.append_data(&mut h, "dir/hello.txt", &b"hello\n"[..])
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
 fn tagged(tag: &str) -> BuildOptions {
     BuildOptions {
         tags: vec![tag.to_string()],
@@ -618,4 +700,163 @@ fn independent_stages_build_in_parallel_with_ordered_output() {
     let (r2, out2) = env.build(&[("Dockerfile", df)], &BuildOptions::default());
     assert_eq!(r2.unwrap(), id, "{out2}");
     assert_eq!(out2.matches("Using cache").count(), 4, "{out2}");
+}
+
+#[test]
+fn add_urls_compressed_archives_and_run_network() {
+    use std::io::Write;
+    if !usable() {
+        return;
+    }
+    let env = setup();
+    let tar = small_tar();
+    let srv = http_server(tar.clone());
+    let u = &srv.base;
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+    bz.write_all(&tar).unwrap();
+    let bz = bz.finish().unwrap();
+    let mut xz = Vec::new();
+    lzma_rs::xz_compress(&mut tar.as_slice(), &mut xz).unwrap();
+    let mut xz_text = Vec::new();
+    lzma_rs::xz_compress(&mut &b"not a tar"[..], &mut xz_text).unwrap();
+    let df = format!(
+        "FROM busybox\n\
+         ADD {u}/data.tar /dl/\n\
+         ADD --chown=65534:65534 --chmod=640 {u}/data.tar /dl/renamed.tar\n\
+         ADD a.bin /bz/\n\
+         ADD b.bin /xz/\n\
+         ADD c.tar.xz /raw/\n\
+         RUN --network=none sh -c 'tail -n +3 /proc/net/dev | grep -vc \"lo:\" > /net-none; true'\n\
+         RUN --network=host sh -c 'tail -n +3 /proc/net/dev | grep -vc \"lo:\" > /net-host; true'\n"
+    );
+    let files: [(&str, &[u8]); 4] = [
+        ("Dockerfile", df.as_bytes()),
+        ("a.bin", &bz),
+        ("b.bin", &xz),
+        ("c.tar.xz", &xz_text),
+    ];
+    let (r, out) = env.build(&files, &BuildOptions::default());
+    let id = r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    // A URL is never unpacked; it keeps 0600 and the server's Last-Modified.
+    assert_eq!(env.read(&id, "/dl/data.tar").unwrap(), tar);
+    assert_eq!(
+        env.stat(&id, "/dl/data.tar").unwrap(),
+        (0o600, 0, 1_445_412_480)
+    );
+    assert_eq!(
+        env.stat(&id, "/dl/renamed.tar").unwrap(),
+        (0o640, 65534, 1_445_412_480)
+    );
+    // bzip2 and xz tars are unpacked (found by content, not name); a compressed non-tar is not.
+    assert_eq!(env.read(&id, "/bz/dir/hello.txt").unwrap(), b"hello\n");
+    assert_eq!(env.read(&id, "/xz/dir/hello.txt").unwrap(), b"hello\n");
+    assert_eq!(env.read(&id, "/raw/c.tar.xz").unwrap(), xz_text);
+    // --network=none: only loopback.
+    assert_eq!(env.read(&id, "/net-none").unwrap(), b"0\n", "{out}");
+    let host: u32 = String::from_utf8(env.read(&id, "/net-host").unwrap())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(host >= 1, "host network has no interface but lo");
+
+    // Rebuild: downloaded again (the content is the key), everything cached.
+    let before = srv.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let (r2, out2) = env.build(&files, &BuildOptions::default());
+    assert_eq!(r2.unwrap(), id, "{out2}");
+    assert_eq!(out2.matches("Using cache").count(), 7, "{out2}");
+    assert_eq!(
+        srv.hits.load(std::sync::atomic::Ordering::SeqCst),
+        before + 2
+    );
+    // Changed remote content: both ADD <url> steps miss.
+    srv.body.lock().unwrap().extend_from_slice(&[0u8; 512]);
+    let (r3, out3) = env.build(&files, &BuildOptions::default());
+    assert_ne!(r3.unwrap(), id);
+    assert_eq!(out3.matches("Using cache").count(), 0, "{out3}");
+
+    // The build's network mode reaches RUN; `--network=default` follows it.
+    let df = "FROM busybox\nRUN --network=default sh -c 'tail -n +3 /proc/net/dev | grep -vc \"lo:\" > /n; true'\n";
+    let (r, out) = env.build(
+        &[("Dockerfile", df.as_bytes())],
+        &BuildOptions {
+            network_mode: Some("none".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(env.read(&r.unwrap(), "/n").unwrap(), b"0\n", "{out}");
+
+    // Errors: a non-2xx download, a URL for COPY, and BuildKit-only RUN flags.
+    let df = format!("FROM busybox\nADD {u}/missing /x\n");
+    let (r, _) = env.build(&[("Dockerfile", df.as_bytes())], &BuildOptions::default());
+    assert_eq!(
+        r.unwrap_err(),
+        format!("failed to GET {u}/missing with status 404 Not Found: nope")
+    );
+    let df = format!("FROM busybox\nCOPY {u}/data.tar /x\n");
+    let (r, _) = env.build(&[("Dockerfile", df.as_bytes())], &BuildOptions::default());
+    assert_eq!(r.unwrap_err(), "source can't be a URL for COPY");
+    let df = format!("FROM busybox\nADD {u}/ /dir/\n");
+    let (r, _) = env.build(&[("Dockerfile", df.as_bytes())], &BuildOptions::default());
+    assert!(r.unwrap_err().contains("404"));
+    let df = "FROM busybox\nRUN --mount=type=cache,target=/c true\n";
+    let (r, _) = env.build(&[("Dockerfile", df.as_bytes())], &BuildOptions::default());
+    assert_eq!(
+        r.unwrap_err(),
+        "the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+    );
+}
+
+/// Docker 20.10's legacy output: metadata steps (and RUN) report a `Running in` container that
+/// is removed unless `--rm=false`; COPY/ADD create none.
+#[test]
+fn metadata_steps_report_intermediate_containers() {
+    if !usable() {
+        return;
+    }
+    let env = setup();
+    let df: &[u8] = b"FROM busybox\nENV A=1\nCOPY f /f\nLABEL x=y\nCMD [\"true\"]\n";
+    let files: [(&str, &[u8]); 2] = [("Dockerfile", df), ("f", b"f")];
+    let (r, out) = env.build(&files, &BuildOptions::default());
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let lines: Vec<&str> = out.lines().collect();
+    let is_id = |l: &str, prefix: &str| {
+        l.strip_prefix(prefix)
+            .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    // Step 2 (ENV): Running in X, Removing intermediate container X, ---> id.
+    assert_eq!(lines[2], "Step 2/5 : ENV A=1", "{out}");
+    assert!(is_id(lines[3], " ---> Running in "), "{out}");
+    assert_eq!(
+        lines[4],
+        format!(
+            "Removing intermediate container {}",
+            &lines[3][" ---> Running in ".len()..]
+        ),
+        "{out}"
+    );
+    assert!(is_id(lines[5], " ---> "), "{out}");
+    // Step 3 (COPY): no container.
+    assert_eq!(lines[6], "Step 3/5 : COPY f /f", "{out}");
+    assert!(is_id(lines[7], " ---> "), "{out}");
+    assert_eq!(lines[8], "Step 4/5 : LABEL x=y", "{out}");
+    assert!(is_id(lines[9], " ---> Running in "), "{out}");
+    assert_eq!(out.matches(" ---> Running in ").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("Removing intermediate container ").count(),
+        3,
+        "{out}"
+    );
+    // --rm=false keeps (and so does not announce removing) the containers.
+    let (r, out) = env.build(
+        &files,
+        &BuildOptions {
+            no_cache: true,
+            rm: false,
+            ..Default::default()
+        },
+    );
+    r.unwrap();
+    assert_eq!(out.matches(" ---> Running in ").count(), 3, "{out}");
+    assert!(!out.contains("Removing intermediate container"), "{out}");
 }

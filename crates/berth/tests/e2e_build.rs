@@ -204,3 +204,208 @@ fn dockerfile_corpus_through_the_docker_cli() {
         o.stderr
     );
 }
+
+/// Sends SIGTERM to berthd (pid from its pidfile) and waits, bounded, until it has exited.
+fn sigterm_daemon(d: &Daemon) {
+    let pid: i32 = std::fs::read_to_string(d.dir.path().join("berthd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // berthd is our child: once it exits it stays a zombie until `restart` reaps it.
+    let gone = common::poll(std::time::Duration::from_secs(20), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    });
+    assert!(gone, "berthd did not exit on SIGTERM; log:\n{}", d.log());
+}
+
+/// The build cache lives in the data root: after SIGTERM and after SIGKILL, a restarted berthd
+/// serves every step from the cache and yields the same image id.
+#[test]
+fn cache_survives_daemon_restart() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let mut d = Daemon::start();
+    d.make_busybox("busybox");
+    let ctx = d.dir.path().join("restart-ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM busybox\nENV GREETING=hello\nCOPY page.txt /srv/page.txt\nRUN echo ran > /srv/ran.txt\nLABEL stage=restart\nCMD [\"cat\", \"/srv/page.txt\", \"/srv/ran.txt\"]\n",
+    );
+    write(&ctx, "page.txt", "page\n");
+    let ctx_s = ctx.to_str().unwrap();
+    let o = d.docker(&["build", "-t", "restart:v1", ctx_s]).ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 0, "{}", o.stdout);
+    let id = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "restart:v1"])
+        .ok()
+        .out()
+        .to_string();
+    let all_cached = |o: &common::Out| {
+        assert_eq!(
+            o.stdout.matches(" ---> Using cache\n").count(),
+            5,
+            "{}",
+            o.stdout
+        );
+        assert!(!o.stdout.contains("Running in"), "{}", o.stdout);
+    };
+
+    // SIGTERM: a clean shutdown.
+    sigterm_daemon(&d);
+    d.restart();
+    let o = d.docker(&["build", "-t", "restart:v1", ctx_s]).ok();
+    all_cached(&o);
+    let again = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "restart:v1"])
+        .ok();
+    assert_eq!(again.out(), id);
+
+    // SIGKILL right after a build: nothing written by the build may be lost.
+    write(&ctx, "page.txt", "page two\n");
+    let o = d.berth(&["build", "-t", "restart:v2", ctx_s]).ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 1, "{}", o.stdout);
+    let id2 = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "restart:v2"])
+        .ok()
+        .out()
+        .to_string();
+    d.restart();
+    let o = d.berth(&["build", "-t", "restart:v2", ctx_s]).ok();
+    all_cached(&o);
+    let again = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "restart:v2"])
+        .ok();
+    assert_eq!(again.out(), id2);
+    assert_eq!(
+        d.docker(&["run", "--rm", "restart:v2"]).ok().out(),
+        "page two\nran"
+    );
+}
+
+/// A one-thread HTTP server on 127.0.0.1 for `ADD <url>`: `/page.html` with a Last-Modified,
+/// 404 for anything else. Lives until the test process ends.
+fn http_server() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let (status, extra, body) = if line.split_whitespace().nth(1) == Some("/page.html") {
+                (
+                    "200 OK",
+                    "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
+                    "<p>remote</p>\n",
+                )
+            } else {
+                ("404 Not Found", "", "gone")
+            };
+            let mut w = s;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+/// `ADD <url>` and RUN's network (`RUN --network`, `build --network`) through both CLIs.
+#[test]
+fn add_url_and_run_network() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let base = http_server();
+    let count = "tail -n +3 /proc/net/dev | grep -vc lo: > /ifaces; true";
+    let ctx = d.dir.path().join("url-ctx");
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD {base}/page.html /www/\nADD --chmod=644 {base}/page.html /www/open.html\nRUN --network=none sh -c '{count}'\n"
+        ),
+    );
+    d.docker(&["build", "-t", "urlimg", ctx.to_str().unwrap()])
+        .ok();
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "urlimg",
+            "sh",
+            "-c",
+            "cat /www/page.html; stat -c '%a %Y' /www/page.html /www/open.html; cat /ifaces",
+        ])
+        .ok();
+    assert_eq!(o.out(), "<p>remote</p>\n600 1445412480\n644 1445412480\n0");
+    // `berth build --network none` reaches RUN.
+    let net = d.dir.path().join("net-ctx");
+    write(
+        &net,
+        "Dockerfile",
+        &format!("FROM busybox\nRUN sh -c '{count}'\n"),
+    );
+    d.berth(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "netnone",
+        net.to_str().unwrap(),
+    ])
+    .ok();
+    let o = d.docker(&["run", "--rm", "netnone", "cat", "/ifaces"]).ok();
+    assert_eq!(o.out(), "0");
+    // A failed download fails the build with the status.
+    write(
+        &ctx,
+        "Dockerfile",
+        &format!("FROM busybox\nADD {base}/missing /x\n"),
+    );
+    let o = d.docker(&["build", ctx.to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(
+        format!("{}{}", o.stdout, o.stderr).contains("with status 404 Not Found"),
+        "{} {}",
+        o.stdout,
+        o.stderr
+    );
+    // BuildKit-only RUN mounts: Docker's classic-builder error.
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM busybox\nRUN --mount=type=tmpfs,target=/t true\n",
+    );
+    let o = d.docker(&["build", ctx.to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(
+        format!("{}{}", o.stdout, o.stderr).contains("the --mount option requires BuildKit"),
+        "{} {}",
+        o.stdout,
+        o.stderr
+    );
+}

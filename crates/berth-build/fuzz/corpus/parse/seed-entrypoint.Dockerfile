@@ -1,0 +1,3 @@
+FROM busybox
+ENTRYPOINT ["echo", "ep:"]
+CMD ["default"]
