@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build benchmark: a cold build and a fully cached rebuild of a 3-step Dockerfile (FROM busybox,
 # COPY 1 MiB, RUN) and of a 20-step one, through berthd (release) with the docker CLI's classic
-# builder API, beside a real dockerd's legacy builder where installed, in one run.
+# builder API, beside a real dockerd's legacy builder and its BuildKit (driven by Debian's docker
+# 20.10 CLI, which still carries the BuildKit client) where installed, in one run.
 #
 #   bash bench/build.sh          # N=5 repetitions, medians
 set -euo pipefail
@@ -66,11 +67,19 @@ if command -v dockerd >/dev/null; then
     for _ in $(seq 200); do docker -H "unix://$ROOT/d.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
     D=(env DOCKER_BUILDKIT=0 docker -H "unix://$ROOT/d.sock")
     "${D[@]}" import -c 'CMD ["sh"]' "$ROOT/busybox.tar" busybox >/dev/null && bench dockerd "${D[@]}"
+    if [[ -x /usr/bin/docker ]]; then
+        K=(env DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$ROOT/d.sock")
+        if "${K[@]}" build -q "$ROOT/ctx3" >/dev/null 2>&1; then
+            bench buildkit "${K[@]}"
+        else
+            echo "dockerd's BuildKit could not build offline; row skipped" >&2
+        fi
+    fi
 fi
 
 printf '\n%-10s %12s %12s %12s %12s\n' engine "3-step cold" "3-step cached" "20-step cold" "20-step cached"
-for e in berth dockerd; do
+for e in berth dockerd buildkit; do
     [[ -n "${R[$e,ctx3,cold]:-}" ]] || continue
     printf '%-10s %12s %12s %12s %12s\n' "$e" "${R[$e,ctx3,cold]}" "${R[$e,ctx3,cached]}" "${R[$e,ctx20,cold]}" "${R[$e,ctx20,cached]}"
 done
-echo "(seconds, medians of $N, wall time of 'docker build' including the CLI and context upload; dockerd = legacy builder)"
+echo "(seconds, medians of $N, wall time of 'docker build' including the CLI and context upload; dockerd = legacy builder, buildkit = dockerd 20.10's BuildKit)"

@@ -114,6 +114,8 @@ pub struct Client {
     /// For insecure registries: accepts any certificate.
     pub(crate) insecure: reqwest::Client,
     pub(crate) tokens: session::TokenCache,
+    /// Base pause before retrying a failed blob upload (dockerd: 5 s, then 10 s, ...).
+    pub(crate) retry_delay: std::time::Duration,
 }
 
 impl Default for Client {
@@ -142,6 +144,13 @@ impl Client {
             secure,
             insecure,
             tokens: Default::default(),
+            retry_delay: std::time::Duration::from_secs(5),
         }
+    }
+
+    /// Sets the base pause between blob upload attempts (tests use a short one).
+    pub fn with_retry_delay(mut self, delay: std::time::Duration) -> Self {
+        self.retry_delay = delay;
+        self
     }
 }

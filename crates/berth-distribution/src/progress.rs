@@ -25,6 +25,16 @@ pub enum Progress {
         /// Total bytes, if known.
         total: Option<u64>,
     },
+    /// The result of pushing one tag, sent right after its `<tag>: digest: ... size: N` line
+    /// as dockerd's `aux` message (the CLI reads it, e.g. for content trust).
+    PushResult {
+        /// The tag pushed.
+        tag: String,
+        /// Manifest digest (`sha256:...`).
+        digest: String,
+        /// Manifest size in bytes.
+        size: u64,
+    },
     /// A terminal error.
     Error(String),
 }
@@ -47,6 +57,10 @@ pub fn progress_json(p: &Progress) -> Value {
             }
             json!({"status": status, "progressDetail": detail, "progress": bar(*current, *total), "id": id})
         }
+        Progress::PushResult { tag, digest, size } => json!({
+            "progressDetail": {},
+            "aux": {"Tag": tag, "Digest": digest, "Size": size},
+        }),
         Progress::Error(m) => json!({"errorDetail": {"message": m}, "error": m}),
     }
 }
@@ -116,6 +130,20 @@ mod tests {
             v["progress"]
                 .as_str()
                 .is_some_and(|s| s.ends_with("] 1.2MB/3MB"))
+        );
+    }
+
+    #[test]
+    fn encodes_push_result_as_dockerd_aux() {
+        let v = progress_json(&Progress::PushResult {
+            tag: "v1".into(),
+            digest: "sha256:abc".into(),
+            size: 527,
+        });
+        // Byte for byte what dockerd writes (jsonmessage field order, PushResult field order).
+        assert_eq!(
+            v.to_string(),
+            r#"{"progressDetail":{},"aux":{"Tag":"v1","Digest":"sha256:abc","Size":527}}"#
         );
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use berth_core::{Digest, Reference};
-use berth_image::{BlobMapping, ImageStore};
+use berth_image::{BlobMapping, ImageRecord, ImageStore};
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -17,6 +17,8 @@ use crate::{AuthConfig, Client, DistError, Progress};
 const MT_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Layers uploaded at once.
 const PARALLEL: usize = 3;
+/// Attempts per blob upload (dockerd's maxUploadAttempts).
+const MAX_UPLOAD_ATTEMPTS: u32 = 5;
 
 fn id_status(status: &str, id: &str) -> Progress {
     Progress::IdStatus {
@@ -26,6 +28,7 @@ fn id_status(status: &str, id: &str) -> Progress {
 }
 
 /// What an upload sends.
+#[derive(Clone)]
 enum Body {
     File(PathBuf),
     Bytes(Vec<u8>),
@@ -34,6 +37,8 @@ enum Body {
 struct PushCtx<'a> {
     sess: Session,
     r: Reference,
+    /// Base pause between upload attempts (grows linearly).
+    retry_delay: std::time::Duration,
     progress: &'a (dyn Fn(Progress) + Send + Sync),
 }
 
@@ -93,8 +98,43 @@ impl PushCtx<'_> {
         Ok(false)
     }
 
-    /// POST + monolithic PUT of a blob, reporting "Pushing" under `id`.
+    /// Uploads a blob, restarting the upload session (a new POST) when an attempt fails in
+    /// transit or the registry answers 5xx, up to [`MAX_UPLOAD_ATTEMPTS`] in all, like
+    /// dockerd's layer upload retries. Refusals (auth, bad digest) are not retried.
     async fn upload(
+        &self,
+        digest: &Digest,
+        size: u64,
+        body: Body,
+        id: Option<&str>,
+    ) -> Result<(), DistError> {
+        let mut attempt = 1u32;
+        loop {
+            match self.upload_once(digest, size, body.clone(), id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < MAX_UPLOAD_ATTEMPTS && retryable(&e) => {
+                    let wait = self.retry_delay * attempt;
+                    if let Some(id) = id {
+                        (self.progress)(id_status(
+                            &format!(
+                                "Retrying in {} second{}",
+                                wait.as_secs(),
+                                if wait.as_secs() == 1 { "" } else { "s" }
+                            ),
+                            id,
+                        ));
+                    }
+                    tracing::info!(%digest, attempt, "blob upload failed, retrying: {e}");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One POST + monolithic PUT of a blob, reporting "Pushing" under `id`.
+    async fn upload_once(
         &self,
         digest: &Digest,
         size: u64,
@@ -161,10 +201,22 @@ impl PushCtx<'_> {
             }
         };
         if resp.status() != StatusCode::CREATED {
-            return Err(self.fail(resp).await);
+            let server_side = resp.status().is_server_error();
+            let e = self.fail(resp).await;
+            // A 5xx is worth another try; keep the registry's words for the last one.
+            return Err(if server_side {
+                DistError::Transport(e.to_string())
+            } else {
+                e
+            });
         }
         Ok(())
     }
+}
+
+/// Whether a failed upload attempt may succeed if started again.
+fn retryable(e: &DistError) -> bool {
+    matches!(e, DistError::Transport(_))
 }
 
 /// Reads a file as a stream of chunks (1 MiB).
@@ -187,7 +239,8 @@ fn file_stream(
 
 impl Client {
     /// Pushes the local image `reference` and returns the manifest digest string.
-    /// Emits Docker's progress lines, ending with `<tag>: digest: sha256:... size: N`.
+    /// Emits Docker's progress lines, ending with `<tag>: digest: sha256:... size: N` and the
+    /// `aux` push result.
     pub async fn push(
         &self,
         store: &Arc<ImageStore>,
@@ -196,28 +249,69 @@ impl Client {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<String, DistError> {
         let r = parse_reference(reference)?;
-        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-        let local = {
-            let st = store.clone();
-            let name = Reference {
-                digest: None,
-                ..r.clone()
-            }
-            .to_string();
-            let shown = r.familiar_repository();
-            tokio::task::spawn_blocking(move || st.get(&name))
-                .await
-                .map_err(|e| DistError::Io(e.to_string()))?
-                .map_err(|_| {
-                    DistError::NotFound(format!(
-                        "An image does not exist locally with the tag: {shown}"
-                    ))
-                })?
-        };
+        let local = local_image(store, &r).await?;
         progress(Progress::Status(format!(
             "The push refers to repository [{}]",
             r.repository()
         )));
+        self.push_tag(store, &r, &local, auth, progress).await
+    }
+
+    /// `docker push --all-tags` (and `POST /images/{name}/push` without `tag`): pushes every
+    /// local tag of the repository `name`, in lexical order like dockerd, under one
+    /// `The push refers to repository` line. A `name` with a tag or digest pushes just that.
+    /// Returns `(familiar tagged reference, manifest digest)` per tag pushed.
+    pub async fn push_all_tags(
+        &self,
+        store: &Arc<ImageStore>,
+        name: &str,
+        auth: Option<&AuthConfig>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Vec<(String, String)>, DistError> {
+        let raw = Reference::parse(name).map_err(|e| DistError::Invalid(e.to_string()))?;
+        if raw.digest.is_some() {
+            return Err(DistError::Invalid("cannot push a digest reference".into()));
+        }
+        if raw.tag.is_some() {
+            let d = self.push(store, name, auth, progress).await?;
+            return Ok(vec![(raw.familiar_string(), d)]);
+        }
+        let repo = raw.repository();
+        let tags = {
+            let st = store.clone();
+            let repo = repo.clone();
+            tokio::task::spawn_blocking(move || local_tags(&st, &repo))
+                .await
+                .map_err(|e| DistError::Io(e.to_string()))?
+        };
+        if tags.is_empty() {
+            return Err(DistError::NotFound(format!(
+                "An image does not exist locally with the tag: {}",
+                raw.familiar_repository()
+            )));
+        }
+        progress(Progress::Status(format!(
+            "The push refers to repository [{repo}]"
+        )));
+        let mut out = Vec::new();
+        for (r, local) in tags {
+            let d = self.push_tag(store, &r, &local, auth, progress).await?;
+            out.push((r.familiar_string(), d));
+        }
+        Ok(out)
+    }
+
+    /// Pushes one tag of a local image (after the `The push refers to` line).
+    async fn push_tag(
+        &self,
+        store: &Arc<ImageStore>,
+        r: &Reference,
+        local: &ImageRecord,
+        auth: Option<&AuthConfig>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<String, DistError> {
+        let r = r.clone();
+        let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
         let mut sess = Session::open(self, &crate::session::api_host(&r.domain), auth).await?;
         let host_repo = |path: &str| format!("{}/{path}", r.domain);
         // Sources on the same registry we may mount from need pull access too.
@@ -242,6 +336,7 @@ impl Client {
         sess.authorize(&scopes).await?;
         let ctx = PushCtx {
             sess,
+            retry_delay: self.retry_delay,
             r: r.clone(),
             progress,
         };
@@ -371,8 +466,49 @@ impl Client {
         progress(Progress::Status(format!(
             "{tag}: digest: {digest} size: {size}"
         )));
+        progress(Progress::PushResult {
+            tag,
+            digest: digest.to_string(),
+            size: size as u64,
+        });
         Ok(digest.to_string())
     }
+}
+
+/// The local image a push names (`An image does not exist locally with the tag: x`).
+async fn local_image(store: &Arc<ImageStore>, r: &Reference) -> Result<ImageRecord, DistError> {
+    let st = store.clone();
+    let name = Reference {
+        digest: None,
+        ..r.clone()
+    }
+    .to_string();
+    let shown = r.familiar_repository();
+    tokio::task::spawn_blocking(move || st.get(&name))
+        .await
+        .map_err(|e| DistError::Io(e.to_string()))?
+        .map_err(|_| {
+            DistError::NotFound(format!(
+                "An image does not exist locally with the tag: {shown}"
+            ))
+        })
+}
+
+/// Every local tag of repository `repo` (normalized `host/path`), sorted by tag.
+fn local_tags(store: &ImageStore, repo: &str) -> Vec<(Reference, ImageRecord)> {
+    let mut out: Vec<(Reference, ImageRecord)> = Vec::new();
+    for rec in store.list() {
+        for t in &rec.repo_tags {
+            let Ok(r) = Reference::parse(t) else {
+                continue;
+            };
+            if r.tag.is_some() && r.repository() == repo {
+                out.push((r, rec.clone()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.tag.cmp(&b.0.tag));
+    out
 }
 
 fn short(d: &Digest) -> String {

@@ -1,99 +1,16 @@
 //! Push/pull round trips against berth-registry (in process) and Debian's `docker-registry`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_distribution::{AuthConfig, Client, Progress, RegistryOptions, progress_json};
-use berth_image::{CommitOptions, ImageStore, ImportOptions};
+use berth_distribution::{AuthConfig, Client, Progress, RegistryOptions};
+use berth_image::{CommitOptions, ImageStore};
 
-/// A fresh image store in a temp dir (vfs snapshotter: no mounts to clean up).
-struct Store {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    store: Arc<ImageStore>,
-}
-
-fn new_store() -> Store {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let db = Arc::new(redb::Database::create(root.join("berth.redb")).unwrap());
-    let snap = Arc::new(berth_snapshot::VfsSnapshotter::new(&root.join("vfs")).unwrap());
-    let store = Arc::new(ImageStore::open(&root, db, snap).unwrap());
-    Store {
-        _dir: dir,
-        root,
-        store,
-    }
-}
-
-impl Store {
-    fn blob_count(&self) -> usize {
-        std::fs::read_dir(self.root.join("content/blobs/sha256"))
-            .map(|r| r.count())
-            .unwrap_or(0)
-    }
-    fn tmp_empty(&self) -> bool {
-        std::fs::read_dir(self.root.join("tmp"))
-            .map(|r| r.count() == 0)
-            .unwrap_or(true)
-    }
-}
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
-fn import(s: &Store, files: &[(&str, &[u8])], name: &str) -> berth_image::ImageRecord {
-    let tar = tar_of(files);
-    s.store
-        .import(
-            &mut tar.as_slice(),
-            ImportOptions {
-                reference: Some(berth_core::Reference::parse(name).unwrap()),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-}
-
-/// Collects progress lines as JSON strings.
-#[derive(Default, Clone)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn sink(&self) -> impl Fn(Progress) + Send + Sync + 'static {
-        let l = self.0.clone();
-        move |p| l.lock().unwrap().push(progress_json(&p).to_string())
-    }
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-    fn count(&self, needle: &str) -> usize {
-        self.lines().iter().filter(|l| l.contains(needle)).count()
-    }
-}
-
-async fn berth_registry(dir: &Path) -> SocketAddr {
-    let cfg = berth_registry::RegistryConfig::filesystem(dir, "127.0.0.1:0");
-    let (addr, fut) = berth_registry::bind(cfg).await.unwrap();
-    tokio::spawn(fut);
-    addr
-}
+mod common;
+use common::*;
 
 /// Debian's reference registry on a free port; killed (by PID) on drop.
 struct Distribution {
@@ -179,11 +96,21 @@ async fn round_trip(host: &str, auth: Option<&AuthConfig>) {
     let lines = log.lines();
     assert!(lines[0].contains(&format!("The push refers to repository [{host}/test/app]")));
     assert_eq!(log.count("\"Pushed\""), 1, "{lines:?}");
-    assert!(
-        lines
-            .last()
-            .unwrap()
-            .contains(&format!("v1: digest: {digest} size: "))
+    let n = lines.len();
+    assert!(lines[n - 2].contains(&format!("v1: digest: {digest} size: ")));
+    // dockerd's aux push result follows the digest line, with the manifest's size.
+    let size: u64 = lines[n - 2]
+        .rsplit("size: ")
+        .next()
+        .unwrap()
+        .trim_end_matches("\"}")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        lines[n - 1],
+        format!(
+            r#"{{"progressDetail":{{}},"aux":{{"Tag":"v1","Digest":"{digest}","Size":{size}}}}}"#
+        )
     );
     // Second push: everything exists.
     let log2 = Log::default();

@@ -335,6 +335,8 @@ struct Shim {
     execs: HashMap<String, Exec>,
     /// The file whose `oom_kill` counter tells whether the kernel OOM-killed in the container.
     oom_file: Option<PathBuf>,
+    /// The runtime already deleted the container (at its exit): Shutdown need not run it again.
+    runtime_deleted: bool,
 }
 
 enum Src {
@@ -444,6 +446,7 @@ impl Shim {
             waiters: Vec::new(),
             execs: HashMap::new(),
             oom_file: None,
+            runtime_deleted: false,
         };
         let pid_file = shim.o.state_dir.join("init.pid");
         let bundle = shim.o.bundle.display().to_string();
@@ -938,9 +941,11 @@ impl Shim {
                 if self.exit.is_none() && self.status == Status::Created {
                     let _ = nix::sys::signal::kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
                 }
-                let id = self.o.id.clone();
-                let cmd = self.runtime_cmd(&["delete", "--force", &id]);
-                let _ = self.run_runtime(cmd);
+                if !self.runtime_deleted {
+                    let id = self.o.id.clone();
+                    let cmd = self.runtime_cmd(&["delete", "--force", &id]);
+                    let _ = self.run_runtime(cmd);
+                }
                 Self::reply(&s, &Response::ok());
                 let _ = std::fs::remove_file(self.o.state_dir.join("shim.sock"));
                 std::process::exit(0);
@@ -1121,7 +1126,7 @@ impl Shim {
         }
         let id = self.o.id.clone();
         let cmd = self.runtime_cmd(&["delete", "--force", &id]);
-        let _ = self.run_runtime(cmd);
+        self.runtime_deleted = self.run_runtime(cmd).is_ok();
         let r = Response {
             exit_code: Some(exit.exit_code),
             finished_at: Some(exit.finished_at.clone()),

@@ -183,3 +183,152 @@ fn which(name: &str) -> Result<String, ()> {
     }
     Err(())
 }
+
+/// berth-registry without auth on a free port, storing under the daemon's temp dir.
+fn plain_registry(d: &Daemon, name: &str, port: u16) -> Registry {
+    let dir = d.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let bin = common::bin_dir().join("berth-registry");
+    start(bin.to_str().unwrap(), &["serve"], &cfg, port)
+}
+
+/// The JSON lines of `POST /images/{name}/push[?tag=]` straight from the daemon's socket.
+fn raw_push(d: &Daemon, name: &str, tag: Option<&str>) -> Vec<serde_json::Value> {
+    let q = tag.map(|t| format!("?tag={t}")).unwrap_or_default();
+    let o = Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(&d.sock)
+        .args(["-X", "POST", "-H", "X-Registry-Auth: e30="])
+        .arg(format!("http://x/v1.41/images/{name}/push{q}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn push_aux_result_and_all_tags_with_docker_and_berth() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let reg = plain_registry(&d, "reg-all", free_port());
+    let host = format!("127.0.0.1:{}", reg.port);
+
+    // 1. dockerd's aux message follows the digest line, with the manifest's digest and size.
+    let one = format!("{host}/multi:one");
+    d.docker(&["tag", "busybox", &one]).ok();
+    let lines = raw_push(&d, &format!("{host}/multi"), Some("one"));
+    let n = lines.len();
+    let status = lines[n - 2]["status"].as_str().unwrap_or("").to_string();
+    assert!(status.starts_with("one: digest: sha256:"), "{lines:?}");
+    let aux = &lines[n - 1];
+    assert_eq!(aux["progressDetail"], serde_json::json!({}), "{aux}");
+    assert_eq!(aux["aux"]["Tag"], "one");
+    let digest = aux["aux"]["Digest"].as_str().unwrap();
+    let size = aux["aux"]["Size"].as_u64().unwrap();
+    assert_eq!(status, format!("one: digest: {digest} size: {size}"));
+
+    // 2. `docker push -a`: every local tag of the repository, then both pull back.
+    let two = format!("{host}/multi:two");
+    d.make_busybox(&two);
+    let o = d.docker(&["push", "-a", &format!("{host}/multi")]).ok();
+    assert_eq!(
+        o.stdout.matches("The push refers to repository").count(),
+        1,
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("one: digest: sha256:"), "{}", o.stdout);
+    assert!(o.stdout.contains("two: digest: sha256:"), "{}", o.stdout);
+    let ids: Vec<String> = [&one, &two]
+        .iter()
+        .map(|r| {
+            d.docker(&["image", "inspect", "-f", "{{.Id}}", r])
+                .ok()
+                .out()
+                .to_string()
+        })
+        .collect();
+    d.docker(&["rmi", &one, &two]).ok();
+    for (r, id) in [&one, &two].iter().zip(&ids) {
+        let o = d.docker(&["pull", r]).ok();
+        assert!(o.stdout.contains("Downloaded newer image"), "{}", o.stdout);
+        let got = d.docker(&["image", "inspect", "-f", "{{.Id}}", r]).ok();
+        assert_eq!(got.out(), id);
+    }
+
+    // 3. `berth push -a` to another repository.
+    let b1 = format!("{host}/bmulti:x1");
+    let b2 = format!("{host}/bmulti:x2");
+    d.docker(&["tag", &one, &b1]).ok();
+    d.docker(&["tag", &two, &b2]).ok();
+    let o = d.berth(&["push", "-a", &format!("{host}/bmulti")]).ok();
+    assert!(o.stdout.contains("x1: digest: sha256:"), "{}", o.stdout);
+    assert!(o.stdout.contains("x2: digest: sha256:"), "{}", o.stdout);
+    d.docker(&["rmi", &b1, &b2]).ok();
+    d.berth(&["pull", &b2]).ok();
+    let got = d.docker(&["image", "inspect", "-f", "{{.Id}}", &b2]).ok();
+    assert_eq!(got.out(), ids[1]);
+}
+
+#[test]
+fn docker_hub_pull_through_registry_mirror_with_fallback() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    // A dead mirror first: dockerd falls back to the next one.
+    let dead = free_port();
+    let d = Daemon::start_with(&[
+        "--registry-mirror",
+        &format!("http://127.0.0.1:{dead}"),
+        "--registry-mirror",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    let reg = plain_registry(&d, "mirror", port);
+    d.make_busybox("seed");
+    let on_mirror = format!("127.0.0.1:{}/library/busybox:latest", reg.port);
+    d.docker(&["tag", "seed", &on_mirror]).ok();
+    d.docker(&["push", &on_mirror]).ok();
+    let id = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "seed"])
+        .ok();
+    d.docker(&["rmi", "seed", &on_mirror]).ok();
+
+    let o = d.docker(&["pull", "busybox"]);
+    assert_eq!(o.code, 0, "{} {}\n{}", o.stdout, o.stderr, d.log());
+    assert!(
+        o.stdout.contains("Pulling from library/busybox"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout
+            .contains("Status: Downloaded newer image for busybox:latest"),
+        "{}",
+        o.stdout
+    );
+    let got = d
+        .docker(&["image", "inspect", "-f", "{{.Id}}", "busybox"])
+        .ok();
+    assert_eq!(got.out(), id.out());
+    let o = d
+        .docker(&["run", "--rm", "busybox", "echo", "via mirror"])
+        .ok();
+    assert_eq!(o.out(), "via mirror");
+    // Only docker.io uses mirrors: the dead mirror's address as a registry is not rerouted.
+    let o = d.docker(&["pull", &format!("127.0.0.1:{dead}/library/busybox")]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("connection refused"), "{}", o.stderr);
+}

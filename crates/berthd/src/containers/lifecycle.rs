@@ -601,9 +601,9 @@ impl ContainerService {
         for exec_id in std::mem::take(&mut *lock(&c.exec_ids)) {
             lock(&self.execs).remove(&exec_id);
         }
-        self.cleanup_files(&c.id).await;
+        // Unmounting the rootfs syncs the upper filesystem; the network teardown need not wait.
+        tokio::join!(self.cleanup_files(&c.id), self.detach_networks(&c));
         self.release_mounts(&r);
-        self.detach_networks(&c).await;
         if volumes {
             self.remove_anonymous_volumes(&r);
         }

@@ -66,31 +66,41 @@ pub async fn pull(
     .await
 }
 
-/// `POST /images/{name}/push?tag=`.
+/// `POST /images/{name}/push?tag=`. Without `tag` (`docker push --all-tags`, older clients)
+/// every local tag of the repository is pushed, as dockerd does.
 pub async fn push(
     st: AppState,
     name: String,
     tag: Option<String>,
     auth: Option<AuthConfig>,
 ) -> ApiResult<Response> {
-    let reference = match tag.filter(|t| !t.is_empty()) {
-        Some(t) => format!("{name}:{t}"),
-        None => name,
-    };
+    let tag = tag.filter(|t| !t.is_empty());
     let client = st.registry.clone();
     let images = st.images.clone();
     let events = st.events.clone();
     crate::progress::stream(
         move |sink| async move {
             let cb = move |p: Progress| sink.send(progress_json(&p));
-            let digest = client
-                .push(&images, &reference, auth.as_ref(), &cb)
-                .await
-                .map_err(ApiError::from_classified)?;
-            let mut a = BTreeMap::new();
-            a.insert("name".to_string(), reference.clone());
-            events.publish("image", "push", &reference, a);
-            Ok(digest)
+            let pushed: Vec<(String, String)> = match tag {
+                Some(t) => {
+                    let reference = format!("{name}:{t}");
+                    let digest = client
+                        .push(&images, &reference, auth.as_ref(), &cb)
+                        .await
+                        .map_err(ApiError::from_classified)?;
+                    vec![(reference, digest)]
+                }
+                None => client
+                    .push_all_tags(&images, &name, auth.as_ref(), &cb)
+                    .await
+                    .map_err(ApiError::from_classified)?,
+            };
+            for (reference, _) in &pushed {
+                let mut a = BTreeMap::new();
+                a.insert("name".to_string(), reference.clone());
+                events.publish("image", "push", reference, a);
+            }
+            Ok(pushed.into_iter().map(|(_, d)| d).collect::<Vec<_>>())
         },
         |_| vec![],
     )
