@@ -52,6 +52,7 @@ impl Fixture {
                 max_size: None,
                 max_file: 1,
             },
+            sealed_runtime: None,
         }
     }
 }

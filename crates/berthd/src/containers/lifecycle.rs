@@ -154,6 +154,11 @@ impl ContainerService {
                 max_size,
                 max_file: max_file.unwrap_or(if local { 5 } else { 1 }),
             },
+            sealed_runtime: if rec.runtime == super::SEALED_RUNTIME {
+                self.sealed_runtime.clone()
+            } else {
+                None
+            },
         };
         let shim = match ShimClient::spawn(&opts).await {
             Ok(s) => s,

@@ -31,6 +31,8 @@ use crate::events::EventBus;
 pub use record::{ContainerRecord, StateRecord};
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+/// Our own runtime, which accepts a sealed copy of itself instead of making one per call.
+const SEALED_RUNTIME: &str = "berth-runc";
 
 /// What `wait` observers see.
 #[derive(Debug, Clone, Default)]
@@ -128,6 +130,8 @@ pub struct ContainerService {
     names: Mutex<names::NameIndex>,
     /// Exec instances.
     pub execs: Mutex<HashMap<String, Arc<exec::ExecInstance>>>,
+    /// berth-runc sealed once, handed to every shim that runs it.
+    sealed_runtime: Option<Arc<berth_shim::client::SealedRuntime>>,
 }
 
 impl ContainerService {
@@ -160,7 +164,14 @@ impl ContainerService {
                 }
             }
         }
+        let sealed_runtime = cfg.runtime_path(SEALED_RUNTIME).and_then(|p| {
+            berth_shim::client::SealedRuntime::new(&p)
+                .map_err(|e| tracing::warn!("sealing {}: {e}", p.display()))
+                .ok()
+                .map(Arc::new)
+        });
         let svc = Arc::new(ContainerService {
+            sealed_runtime,
             cfg,
             db,
             images,
