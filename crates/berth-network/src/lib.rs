@@ -170,8 +170,9 @@ pub struct EndpointInfo {
     pub ip: Ipv4Addr,
     /// Prefix length of the subnet.
     pub prefix_len: u8,
-    /// Gateway.
-    pub gateway: Ipv4Addr,
+    /// Gateway the endpoint reports; `None` where dockerd reports "" (`--internal` networks,
+    /// ipvlan L3/L3S whose default route is the device itself).
+    pub gateway: Option<Ipv4Addr>,
     /// MAC address "02:42:..".
     pub mac: String,
     /// Published ports as (container port, proto, host ip, host port).

@@ -1164,7 +1164,8 @@ impl NetworkManager {
                 subnet.prefix,
                 gw,
                 mac,
-                first,
+                // dockerd gives endpoints of internal networks no default route.
+                first && !net.internal,
                 inner.cfg.mtu,
             )
         };
@@ -1225,12 +1226,13 @@ impl NetworkManager {
         if net.kind.user_defined() {
             self.ensure_dns(container_id, sandbox);
         }
+        let gateway = reported_gateway(&net, gw);
         Ok(EndpointInfo {
             network_id: net.id,
             endpoint_id: ep_id,
             ip,
             prefix_len: subnet.prefix,
-            gateway: gw,
+            gateway,
             mac: mac_text,
             ports: ports_out,
         })
@@ -1492,6 +1494,14 @@ impl NetworkManager {
     }
 }
 
+/// The gateway an endpoint reports: none on `--internal` networks and on ipvlan L3/L3S (whose
+/// default route is the device), as dockerd does.
+fn reported_gateway(net: &NetRecord, gw: Ipv4Addr) -> Option<Ipv4Addr> {
+    let device_route = net.kind == NetKind::Ipvlan
+        && drivers::parse_kind("ipvlan", &net.options).is_ok_and(|k| k.device_default_route());
+    (!net.internal && !device_route).then_some(gw)
+}
+
 fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
     inner.state.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -1675,39 +1685,23 @@ fn plumb(
     default_route: bool,
     mtu: Option<u32>,
 ) -> Result<(), NetError> {
-    let peer = format!("vp{}", &veth[4..]);
     let mut nl = Netlink::open().map_err(NetError::io("netlink"))?;
-    let missing = |what: &str| NetError::Io {
-        context: what.to_string(),
-        source: std::io::Error::other("link not found"),
-    };
     let br = nl
         .link_index(bridge)
         .map_err(NetError::io("get bridge"))?
-        .ok_or_else(|| missing(bridge))?;
-    nl.create_veth(veth, &peer, mtu)
-        .map_err(NetError::io("create veth pair"))?;
-    let host = nl
-        .link_index(veth)
-        .map_err(NetError::io("get veth"))?
-        .ok_or_else(|| missing(veth))?;
-    let pidx = nl
-        .link_index(&peer)
-        .map_err(NetError::io("get veth peer"))?
-        .ok_or_else(|| missing(&peer))?;
-    nl.set_master(host, br)
-        .map_err(NetError::io("attach veth to bridge"))?;
-    nl.set_up(host).map_err(NetError::io("veth up"))?;
+        .ok_or_else(|| NetError::Io {
+            context: bridge.to_string(),
+            source: std::io::Error::other("link not found"),
+        })?;
     let ns = File::open(sandbox).map_err(NetError::io(format!("open {}", sandbox.display())))?;
-    nl.set_netns(pidx, &ns)
-        .map_err(NetError::io("move veth into sandbox"))?;
+    nl.create_veth_into(veth, br, ifname, &ns, mac, mtu)
+        .map_err(NetError::io("create veth pair"))?;
     let ifname = ifname.to_string();
     netns::run_in(sandbox, move || {
         let mut nl = Netlink::open()?;
         let idx = nl
-            .link_index(&peer)?
+            .link_index(&ifname)?
             .ok_or_else(|| std::io::Error::other("veth peer missing in sandbox"))?;
-        nl.rename_and_mac(idx, &ifname, Some(mac))?;
         nl.add_address(idx, ip, prefix)?;
         nl.set_up(idx)?;
         if default_route {
@@ -1996,5 +1990,23 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(keys[0], "Name");
         assert_eq!(keys[keys.len() - 1], "Labels");
+
+        // Endpoint gateways: reported on ordinary networks, "" on internal and ipvlan L3 ones.
+        let gw = Ipv4Addr::new(10, 77, 0, 1);
+        assert_eq!(reported_gateway(&n, gw), Some(gw));
+        let internal = NetRecord {
+            internal: true,
+            ..n.clone()
+        };
+        assert_eq!(reported_gateway(&internal, gw), None);
+        let mut ipvlan = NetRecord {
+            kind: NetKind::Ipvlan,
+            parent: "eth0".into(),
+            ..n.clone()
+        };
+        ipvlan.options.insert("parent".into(), "eth0".into());
+        assert_eq!(reported_gateway(&ipvlan, gw), Some(gw));
+        ipvlan.options.insert("ipvlan_mode".into(), "l3".into());
+        assert_eq!(reported_gateway(&ipvlan, gw), None);
     }
 }

@@ -227,12 +227,56 @@ impl Netlink {
         peer: &str,
         mtu: Option<u32>,
     ) -> std::io::Result<()> {
-        let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
+        self.new_veth(
+            LinkMessage::default(),
+            vec![LinkAttribute::IfName(host.to_string())],
+            vec![LinkAttribute::IfName(peer.to_string())],
+            mtu,
+        )
+    }
+
+    /// Creates a veth pair in one request: the host end `host` attached to bridge `master` and
+    /// up, the peer created directly inside the netns `ns` as `peer` with `mac`. Creating it
+    /// there, rather than moving it in afterwards, avoids the RCU wait a move costs (~20 ms).
+    pub(crate) fn create_veth_into(
+        &mut self,
+        host: &str,
+        master: u32,
+        peer: &str,
+        ns: &impl AsRawFd,
+        mac: [u8; 6],
+        mtu: Option<u32>,
+    ) -> std::io::Result<()> {
         let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(host.to_string()));
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        self.new_veth(
+            msg,
+            vec![
+                LinkAttribute::IfName(host.to_string()),
+                LinkAttribute::Controller(master),
+            ],
+            vec![
+                LinkAttribute::IfName(peer.to_string()),
+                LinkAttribute::NetNsFd(ns.as_raw_fd()),
+                LinkAttribute::Address(mac.to_vec()),
+            ],
+            mtu,
+        )
+    }
+
+    /// Sends one RTM_NEWLINK for a veth pair: `msg` (header) with `host` attributes, the peer
+    /// with `peer` attributes, both with `mtu` if given.
+    fn new_veth(
+        &mut self,
+        mut msg: LinkMessage,
+        host: Vec<LinkAttribute>,
+        peer: Vec<LinkAttribute>,
+        mtu: Option<u32>,
+    ) -> std::io::Result<()> {
+        let mut peer_msg = LinkMessage::default();
+        peer_msg.attributes = peer;
+        msg.attributes = host;
         if let Some(m) = mtu {
             msg.attributes.push(LinkAttribute::Mtu(m));
             peer_msg.attributes.push(LinkAttribute::Mtu(m));
@@ -260,11 +304,6 @@ impl Netlink {
     /// Brings a link up.
     pub(crate) fn set_up(&mut self, index: u32) -> std::io::Result<()> {
         self.set_link(index, Vec::new(), true)
-    }
-
-    /// Enslaves a link to a bridge.
-    pub(crate) fn set_master(&mut self, index: u32, master: u32) -> std::io::Result<()> {
-        self.set_link(index, vec![LinkAttribute::Controller(master)], false)
     }
 
     /// Moves a link into the netns referred to by `fd`.

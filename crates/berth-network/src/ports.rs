@@ -171,6 +171,8 @@ async fn udp_proxy(s: UdpSocket, target: SocketAddr) {
         let Ok((n, peer)) = s.recv_from(&mut buf).await else {
             return;
         };
+        // Reap finished reply tasks so a long-lived proxy does not accumulate them.
+        while tasks.try_join_next().is_some() {}
         clients.retain(|_, c| Arc::strong_count(c) > 1);
         let upstream = match clients.get(&peer) {
             Some(u) => u.clone(),

@@ -355,7 +355,7 @@ fn record_live(ep: &mut EndpointSettings, info: &berth_network::EndpointInfo) {
     ep.endpoint_id = info.endpoint_id.clone();
     ep.ip_address = info.ip.to_string();
     ep.ip_prefix_len = i64::from(info.prefix_len);
-    ep.gateway = info.gateway.to_string();
+    ep.gateway = info.gateway.map(|g| g.to_string()).unwrap_or_default();
     ep.mac_address = info.mac.clone();
 }
 
