@@ -385,6 +385,14 @@ pub fn parse_publish(spec: &str) -> Result<Vec<(String, String, String)>> {
                 .map_err(|_| CliError::invalid(format!("invalid hostPort: {host}")))?,
         )
     };
+    if let Some((hs, he)) = host_range
+        && ce != cs
+        && he - hs != ce - cs
+    {
+        return Err(CliError::invalid(format!(
+            "invalid ranges specified for container and host Ports: {container} and {host}"
+        )));
+    }
     let mut out = Vec::new();
     for (i, p) in (cs..=ce).enumerate() {
         let hp = match host_range {
@@ -1017,6 +1025,22 @@ mod tests {
             ])
         );
         assert!(parse_publish("x:y:z:w").is_err());
+        // A container range needs a host range of the same length; one container port may
+        // take the first free port of a host range.
+        let e = parse_publish("18100-18101:8100-8102")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "invalid ranges specified for container and host Ports: 8100-8102 and 18100-18101"
+            ),
+            "{e}"
+        );
+        assert!(parse_publish("18100:8100-8102").is_err());
+        assert_eq!(
+            parse_publish("18100-18103:80").ok(),
+            Some(vec![("80/tcp".into(), "".into(), "18100-18103".into())])
+        );
     }
 
     #[test]
