@@ -15,17 +15,21 @@ pub struct ContentStore {
     ingest: PathBuf,
 }
 
-/// A blob being written: hashed as it goes, invisible until `commit`.
+/// A blob being written: hashed as it goes (unless its digest is verified elsewhere),
+/// invisible until `commit`.
 pub struct Ingest {
     file: tempfile::NamedTempFile,
-    hasher: Sha256,
+    /// None for an ingest whose bytes a reader hashes and verifies on the way in.
+    hasher: Option<Sha256>,
     size: u64,
 }
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -35,9 +39,9 @@ impl Write for Ingest {
 }
 
 impl Ingest {
-    /// Digest of what was written so far.
-    pub fn digest(&self) -> Digest {
-        Digest::from_hasher(self.hasher.clone())
+    /// Digest of what was written so far (None for an unhashed ingest).
+    pub fn digest(&self) -> Option<Digest> {
+        self.hasher.clone().map(Digest::from_hasher)
     }
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
@@ -81,14 +85,24 @@ impl ContentStore {
             .map_err(io_err("creating ingest file"))?;
         Ok(Ingest {
             file,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             size: 0,
         })
     }
 
+    /// Starts writing a blob whose bytes the caller verifies by other means (a reader that
+    /// hashes the same stream), so they are not hashed twice. Commit it with `commit_verified`.
+    pub fn ingest_unhashed(&self) -> Result<Ingest> {
+        let mut ing = self.ingest()?;
+        ing.hasher = None;
+        Ok(ing)
+    }
+
     /// Verifies (if `expected`) and moves an ingest into place; returns its digest.
     pub fn commit(&self, ing: Ingest, expected: Option<&Digest>) -> Result<Digest> {
-        let d = ing.digest();
+        let d = ing.digest().ok_or_else(|| {
+            ImageError::Invalid("an unhashed ingest needs commit_verified".into())
+        })?;
         if let Some(e) = expected
             && *e != d
         {
@@ -97,6 +111,24 @@ impl ContentStore {
                 actual: d.to_string(),
             });
         }
+        self.persist(ing, d)
+    }
+
+    /// Moves an ingest into place as `digest`, which the caller has verified for exactly the
+    /// bytes written (an unhashed ingest is not re-read).
+    pub fn commit_verified(&self, ing: Ingest, digest: &Digest) -> Result<Digest> {
+        if let Some(d) = ing.digest()
+            && d != *digest
+        {
+            return Err(ImageError::DigestMismatch {
+                expected: digest.to_string(),
+                actual: d.to_string(),
+            });
+        }
+        self.persist(ing, digest.clone())
+    }
+
+    fn persist(&self, ing: Ingest, d: Digest) -> Result<Digest> {
         ing.file
             .as_file()
             .sync_all()

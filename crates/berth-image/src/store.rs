@@ -330,8 +330,10 @@ impl ImageStore {
         Ok(chains_of(&self.config(id)?).pop())
     }
 
-    /// Ingests one uncompressed layer tar (verifying `expected` before anything is unpacked),
-    /// applies it over `parent` unless that chain exists, and keeps the tar as a blob.
+    /// Stores one uncompressed layer tar: applies it over `parent` unless that chain exists,
+    /// and keeps the tar as a blob. With `expected` (pull, load) the tar is unpacked while it
+    /// is read, hashed once by the snapshotter, which commits the layer only if the digest
+    /// matches; otherwise the tar is hashed first. Either way a mismatch stores nothing.
     fn add_layer(
         &self,
         parent: Option<&Digest>,
@@ -339,10 +341,17 @@ impl ImageStore {
         expected: Option<&Digest>,
         pending: &mut Pending,
     ) -> Result<(Digest, u64)> {
+        if let Some(e) = expected
+            && !self.snap.has_layer(&berth_snapshot::chain_id(parent, e))
+        {
+            return self.add_layer_streaming(parent, layer, e, pending);
+        }
         let mut ing = self.content.ingest()?;
         std::io::copy(layer, &mut ing)
             .map_err(|e| ImageError::Invalid(format!("reading layer: {e}")))?;
-        let diff_id = ing.digest();
+        let diff_id = ing
+            .digest()
+            .ok_or_else(|| ImageError::Invalid("layer ingest was not hashed".into()))?;
         if let Some(e) = expected
             && *e != diff_id
         {
@@ -374,6 +383,55 @@ impl ImageStore {
             },
         ));
         Ok((diff_id, size))
+    }
+
+    /// One pass over a layer expected to hash to `expected`: the snapshotter unpacks it into
+    /// its temp dir while the same bytes are copied into an unhashed ingest (when the tar blob
+    /// is missing); the snapshotter's digest check gates its commit, and the ingest is committed
+    /// by rename only after that.
+    fn add_layer_streaming(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: &Digest,
+        pending: &mut Pending,
+    ) -> Result<(Digest, u64)> {
+        let chain = berth_snapshot::chain_id(parent, expected);
+        let ing = if self.content.has(expected) {
+            None
+        } else {
+            Some(self.content.ingest_unhashed()?)
+        };
+        let mut tee = Tee {
+            inner: layer,
+            copy: ing.map(|i| std::io::BufWriter::with_capacity(TEE_BUF, i)),
+        };
+        let applied = self
+            .snap
+            .apply_layer_verified(parent, &mut tee, expected)
+            .map_err(|e| match e {
+                berth_snapshot::SnapshotError::DigestMismatch { expected, actual } => {
+                    ImageError::DigestMismatch { expected, actual }
+                }
+                e => ImageError::Snapshot(e),
+            })?;
+        pending.new_chains.push(chain.clone());
+        if let Some(w) = tee.copy {
+            let ing = w
+                .into_inner()
+                .map_err(|e| io_err("writing layer blob")(e.into_error()))?;
+            self.content.commit_verified(ing, expected)?;
+            pending.new_blobs.push(expected.clone());
+        }
+        pending.layers.push((
+            chain,
+            LayerMeta {
+                parent: parent.cloned(),
+                diff_id: Some(expected.clone()),
+                size: applied.size,
+            },
+        ));
+        Ok((expected.clone(), applied.size))
     }
 
     /// Makes an image visible: config blob, record, layers and tags in one transaction.
@@ -796,5 +854,26 @@ fn platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
             Ok(((*os).into(), (*a).into(), Some((*v).into())))
         }
         _ => Err(bad()),
+    }
+}
+
+/// Write buffer of the layer-blob copy: the unpacker reads in small pieces, and one write
+/// syscall per piece would cost more than the copy itself; small enough that the ingest file
+/// visibly grows while a layer is still streaming in.
+const TEE_BUF: usize = 64 << 10;
+
+/// Copies everything read from `inner` into `copy`.
+struct Tee<'a, W: Write> {
+    inner: &'a mut dyn Read,
+    copy: Option<W>,
+}
+
+impl<W: Write> Read for Tee<'_, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(w) = &mut self.copy {
+            w.write_all(&buf[..n])?;
+        }
+        Ok(n)
     }
 }

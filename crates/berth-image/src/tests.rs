@@ -1006,3 +1006,147 @@ fn compressed_layer_is_cached_and_dropped_with_the_image() {
     assert!(!p1.exists());
     assert_eq!(e.blob_count(), 0);
 }
+
+/// A two-layer image config (diff ids of `tars`) for the streaming-store tests.
+fn two_layer_config(tars: &[Vec<u8>]) -> Vec<u8> {
+    let diff_ids: Vec<String> = tars.iter().map(|t| Digest::of(t).to_string()).collect();
+    serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap()
+}
+
+/// Fails every read after `left` bytes, like a connection dropped mid-layer.
+struct Broken {
+    data: std::io::Cursor<Vec<u8>>,
+    left: usize,
+}
+
+impl Read for Broken {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("connection reset"));
+        }
+        let n = buf.len().min(self.left);
+        let n = self.data.read(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn streamed_layer_with_wrong_diff_id_stores_nothing() {
+    let e = env();
+    let l1 = tar_of(&[("a", b"one")]);
+    let l2 = tar_of(&[("b", b"two")]);
+    let tampered = tar_of(&[("b", b"evil")]);
+    // An unrelated image already holds the tampered content as its own layer: the failed pull
+    // must not touch it.
+    let other = import(&e.store, &tampered, Some("other:1"), &[]);
+    let (blobs, layers) = (e.blob_count(), e.snap.count());
+    let cfg = two_layer_config(&[l1.clone(), l2]);
+    let layers_in = [gzip(&l1), gzip(&tampered)];
+    let err = e
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |i| Ok(Box::new(std::io::Cursor::new(layers_in[i].clone()))),
+            reference("h/x:1").as_ref(),
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    // The first (good) layer was rolled back with the rest.
+    assert_eq!(e.blob_count(), blobs);
+    assert_eq!(e.snap.count(), layers);
+    assert_eq!(e.ingest_count(), 0);
+    assert!(!e.store.content.has(&Digest::of(&l1)));
+    assert_eq!(e.store.list().len(), 1);
+    let chain = e.store.layer_chain(&other.id).unwrap().unwrap();
+    assert!(e.store.has_layer(&chain, &Digest::of(&tampered)));
+}
+
+#[test]
+fn streamed_layer_cut_off_mid_stream_stores_nothing() {
+    let e = env();
+    let l1 = tar_of(&[("big", &[7u8; 64 * 1024][..])]);
+    let cfg = two_layer_config(std::slice::from_ref(&l1));
+    let err = e
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |_| {
+                Ok(Box::new(Broken {
+                    data: std::io::Cursor::new(l1.clone()),
+                    left: 10_000,
+                }))
+            },
+            reference("h/x:1").as_ref(),
+            None,
+        )
+        .unwrap_err();
+    assert!(!matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+    assert_eq!(
+        (e.blob_count(), e.snap.count(), e.ingest_count()),
+        (0, 0, 0)
+    );
+    assert!(e.store.list().is_empty());
+}
+
+#[test]
+fn streamed_layer_is_read_once_and_kept_as_its_tar() {
+    let e = env();
+    let l1 = tar_of(&[("a", b"one")]);
+    let l2 = tar_of(&[("b", &[3u8; 300 * 1024][..])]);
+    let cfg = two_layer_config(&[l1.clone(), l2.clone()]);
+    let opens = AtomicUsize::new(0);
+    let ins = [gzip(&l1), l2.clone()];
+    let rec = e
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |i| {
+                opens.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(std::io::Cursor::new(ins[i].clone())))
+            },
+            reference("h/x:1").as_ref(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(opens.load(Ordering::SeqCst), 2);
+    assert_eq!(e.snap.applies.load(Ordering::SeqCst), 2);
+    assert_eq!(e.ingest_count(), 0);
+    for t in [&l1, &l2] {
+        let mut got = Vec::new();
+        e.store
+            .layer_tar(&Digest::of(t))
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(&got, t);
+    }
+    assert_eq!(
+        rec.config.rootfs.diff_ids,
+        vec![Digest::of(&l1), Digest::of(&l2)]
+    );
+    let chain = e.store.layer_chain(&rec.id).unwrap().unwrap();
+    assert!(e.store.has_layer(&chain, &Digest::of(&l2)));
+    // A layer whose chain exists but whose tar blob went missing is re-hashed and re-stored.
+    e.store.content.delete(&Digest::of(&l2));
+    let again = e
+        .store
+        .store_pulled(
+            &cfg,
+            &mut |i| Ok(Box::new(std::io::Cursor::new(ins[i].clone()))),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(again.id, rec.id);
+    assert!(e.store.content.has(&Digest::of(&l2)));
+    assert_eq!(e.snap.applies.load(Ordering::SeqCst), 2);
+}

@@ -63,6 +63,14 @@ pub enum SnapshotError {
     /// A layer tar was malformed or tried to escape the layer root.
     #[error("invalid layer archive: {0}")]
     InvalidArchive(String),
+    /// A layer tar's sha256 was not the expected diff id (nothing was kept).
+    #[error("layer digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The diff id the caller expected.
+        expected: String,
+        /// The digest of the tar actually read.
+        actual: String,
+    },
     /// An I/O error, with what we were doing.
     #[error("{context}: {source}")]
     Io {
@@ -82,7 +90,9 @@ impl berth_core::Classify for SnapshotError {
                 ErrorKind::NotFound
             }
             SnapshotError::SnapshotExists(_) => ErrorKind::Conflict,
-            SnapshotError::InvalidArchive(_) => ErrorKind::InvalidArgument,
+            SnapshotError::InvalidArchive(_) | SnapshotError::DigestMismatch { .. } => {
+                ErrorKind::InvalidArgument
+            }
             SnapshotError::Io { .. } => ErrorKind::Internal,
         }
     }
@@ -98,6 +108,27 @@ pub trait Snapshotter: Send + Sync {
     /// Unpacks `layer` (uncompressed tar) over `parent`; idempotent if the chain already exists
     /// (the tar is still read to the end and hashed).
     fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer>;
+    /// Like `apply_layer`, but the layer becomes visible only if the tar's sha256 is
+    /// `expected`; otherwise fails with `DigestMismatch` and keeps nothing, so a caller can
+    /// unpack a stream while it is still being verified. The default checks at the end of the
+    /// stream (relying on `apply_layer` reading to the end before it commits); drivers
+    /// override it to compare the digest they already compute, before their commit.
+    fn apply_layer_verified(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: &Digest,
+    ) -> Result<AppliedLayer> {
+        let mut v = unpack::VerifyingReader::new(layer, expected);
+        let res = self.apply_layer(parent, &mut v);
+        match v.mismatch() {
+            Some(actual) => Err(SnapshotError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            }),
+            None => res,
+        }
+    }
     /// Whether a layer chain has been applied.
     fn has_layer(&self, chain_id: &Digest) -> bool;
     /// Removes an image layer; the caller guarantees nothing uses it.
@@ -136,6 +167,18 @@ pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> SnapshotError {
     let context = context.into();
     move |source| SnapshotError::Io { context, source }
+}
+
+/// The error for a tar whose digest is not the one expected (None when it matches or when
+/// nothing was expected).
+fn check_digest(expected: Option<&Digest>, actual: &Digest) -> Result<()> {
+    match expected {
+        Some(e) if e != actual => Err(SnapshotError::DigestMismatch {
+            expected: e.to_string(),
+            actual: actual.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Bytes of regular files under `dir` (hard links counted once).

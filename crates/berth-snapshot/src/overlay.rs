@@ -223,12 +223,15 @@ impl OverlaySnapshotter {
     }
 }
 
-impl Snapshotter for OverlaySnapshotter {
-    fn name(&self) -> &'static str {
-        "overlay2"
-    }
-
-    fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer> {
+impl OverlaySnapshotter {
+    /// Unpacks a layer into a temp dir and commits it by rename, unless its digest is not
+    /// `expected`.
+    fn apply(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<AppliedLayer> {
         if let Some(p) = parent
             && !self.has_layer(p)
         {
@@ -241,6 +244,8 @@ impl Snapshotter for OverlaySnapshotter {
         let diff = tmp.path().join("diff");
         std::fs::create_dir(&diff).map_err(io_err(diff.display().to_string()))?;
         let diff_id = unpack(layer, &diff, WhiteoutMode::Overlay)?;
+        // Before the commit below, so a mismatched tar leaves only the temp dir (dropped).
+        crate::check_digest(expected, &diff_id)?;
         let chain = chain_id(parent, &diff_id);
         let size = dir_usage(&diff);
         let final_dir = self.layer_dir(&chain);
@@ -277,6 +282,25 @@ impl Snapshotter for OverlaySnapshotter {
             chain_id: chain,
             size,
         })
+    }
+}
+
+impl Snapshotter for OverlaySnapshotter {
+    fn name(&self) -> &'static str {
+        "overlay2"
+    }
+
+    fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer> {
+        self.apply(parent, layer, None)
+    }
+
+    fn apply_layer_verified(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: &Digest,
+    ) -> Result<AppliedLayer> {
+        self.apply(parent, layer, Some(expected))
     }
 
     fn has_layer(&self, chain_id: &Digest) -> bool {

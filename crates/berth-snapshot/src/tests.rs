@@ -563,3 +563,78 @@ fn bench_unpack_real_tree() {
         .join("diff");
     assert_eq!(tree(Path::new(&src)), tree(&diff));
 }
+
+/// A verified apply with the wrong digest leaves no layer and no temp dir; with the right one
+/// it commits, for both drivers and for the trait's default (end-of-stream) check.
+#[test]
+fn verified_apply_keeps_nothing_on_a_digest_mismatch() {
+    /// Hides a driver's override so the trait's default implementation runs.
+    struct Plain<'a>(&'a dyn Snapshotter);
+    impl Snapshotter for Plain<'_> {
+        fn name(&self) -> &'static str {
+            self.0.name()
+        }
+        fn apply_layer(
+            &self,
+            parent: Option<&Digest>,
+            layer: &mut dyn Read,
+        ) -> crate::Result<crate::AppliedLayer> {
+            self.0.apply_layer(parent, layer)
+        }
+        fn has_layer(&self, chain_id: &Digest) -> bool {
+            self.0.has_layer(chain_id)
+        }
+        fn remove_layer(&self, chain_id: &Digest) -> crate::Result<()> {
+            self.0.remove_layer(chain_id)
+        }
+        fn prepare(&self, key: &str, parent: Option<&Digest>) -> crate::Result<()> {
+            self.0.prepare(key, parent)
+        }
+        fn mount(&self, key: &str, target: &Path) -> crate::Result<()> {
+            self.0.mount(key, target)
+        }
+        fn unmount(&self, target: &Path) -> crate::Result<()> {
+            self.0.unmount(target)
+        }
+        fn remove(&self, key: &str) -> crate::Result<()> {
+            self.0.remove(key)
+        }
+        fn changes(&self, key: &str) -> crate::Result<Vec<Change>> {
+            self.0.changes(key)
+        }
+        fn diff_tar(&self, key: &str, out: &mut dyn std::io::Write) -> crate::Result<()> {
+            self.0.diff_tar(key, out)
+        }
+        fn usage(&self, key: &str) -> crate::Result<u64> {
+            self.0.usage(key)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = OverlaySnapshotter::new(&dir.path().join("o")).unwrap();
+    let vfs = VfsSnapshotter::new(&dir.path().join("v")).unwrap();
+    let plain = Plain(&vfs);
+    let cases: [(&dyn Snapshotter, &str); 3] = [(&overlay, "o"), (&vfs, "v"), (&plain, "v")];
+    let good = base_layer();
+    let bad = second_layer();
+    let want = Digest::of(&good);
+    for (s, sub) in cases {
+        let err = s
+            .apply_layer_verified(None, &mut &bad[..], &want)
+            .unwrap_err();
+        match &err {
+            SnapshotError::DigestMismatch { expected, actual } => {
+                assert_eq!(*expected, want.to_string());
+                assert_eq!(*actual, Digest::of(&bad).to_string());
+            }
+            e => panic!("{}: {e}", s.name()),
+        }
+        assert!(!s.has_layer(&Digest::of(&bad)), "{}", s.name());
+        assert!(!s.has_layer(&want));
+        let tmp = dir.path().join(sub).join("tmp");
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{}", s.name());
+        let l = s.apply_layer_verified(None, &mut &good[..], &want).unwrap();
+        assert_eq!(l.diff_id, want);
+        assert!(s.has_layer(&want));
+        s.remove_layer(&want).unwrap();
+    }
+}

@@ -67,12 +67,15 @@ impl VfsSnapshotter {
     }
 }
 
-impl Snapshotter for VfsSnapshotter {
-    fn name(&self) -> &'static str {
-        "vfs"
-    }
-
-    fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer> {
+impl VfsSnapshotter {
+    /// Unpacks a layer into a temp dir and commits it by rename, unless its digest is not
+    /// `expected`.
+    fn apply(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: Option<&Digest>,
+    ) -> Result<AppliedLayer> {
         let tmp = tempfile::Builder::new()
             .prefix("unpack")
             .tempdir_in(self.root.join("tmp"))
@@ -91,6 +94,8 @@ impl Snapshotter for VfsSnapshotter {
             None => 0,
         };
         let diff_id = unpack(layer, &fs, WhiteoutMode::Apply)?;
+        // Before the commit below, so a mismatched tar leaves only the temp dir (dropped).
+        crate::check_digest(expected, &diff_id)?;
         let chain = chain_id(parent, &diff_id);
         let size = dir_usage(&fs).saturating_sub(before);
         let final_dir = self.root.join("layers").join(chain.hex());
@@ -113,6 +118,25 @@ impl Snapshotter for VfsSnapshotter {
             chain_id: chain,
             size,
         })
+    }
+}
+
+impl Snapshotter for VfsSnapshotter {
+    fn name(&self) -> &'static str {
+        "vfs"
+    }
+
+    fn apply_layer(&self, parent: Option<&Digest>, layer: &mut dyn Read) -> Result<AppliedLayer> {
+        self.apply(parent, layer, None)
+    }
+
+    fn apply_layer_verified(
+        &self,
+        parent: Option<&Digest>,
+        layer: &mut dyn Read,
+        expected: &Digest,
+    ) -> Result<AppliedLayer> {
+        self.apply(parent, layer, Some(expected))
     }
 
     fn has_layer(&self, chain_id: &Digest) -> bool {
