@@ -138,6 +138,12 @@ pub enum Cmd {
     Logout(r::LogoutArgs),
     /// Search Docker Hub for images
     Search(r::SearchArgs),
+    /// Run the berth-registry server (serve, garbage-collect, htpasswd)
+    Registry {
+        /// Subcommand.
+        #[command(subcommand)]
+        cmd: r::RegistryCmd,
+    },
     /// Build an image from a Dockerfile
     Build(Box<b::BuildArgs>),
     /// Manage builds
@@ -357,6 +363,10 @@ pub async fn dispatch(client: &mut Client, cmd: Cmd) -> Result<u8> {
     if let Cmd::Version(a) = cmd {
         return s::version(client, a).await;
     }
+    // The registry server needs no daemon: become berth-registry.
+    if let Cmd::Registry { cmd } = &cmd {
+        return Err(r::exec_registry(cmd));
+    }
     // logout only edits the local credentials file; it works without a daemon.
     if let Cmd::Logout(a) = cmd {
         return r::logout(a);
@@ -446,6 +456,7 @@ pub async fn dispatch(client: &mut Client, cmd: Cmd) -> Result<u8> {
         Cmd::Push(a) | Cmd::Image { cmd: IC::Push(a) } => r::push(cl, a).await,
         Cmd::Login(_) => Ok(0),
         Cmd::Logout(_) => Ok(0),
+        Cmd::Registry { .. } => Ok(0),
         Cmd::Build(a)
         | Cmd::Image { cmd: IC::Build(a) }
         | Cmd::Builder {
@@ -536,6 +547,10 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     };
+    // Exec before any runtime threads exist.
+    if let Cmd::Registry { cmd } = &cmd {
+        return ExitCode::from(report(&r::exec_registry(cmd)));
+    }
     let host = resolve_host(cli.host.as_deref());
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

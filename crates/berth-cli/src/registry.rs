@@ -1,5 +1,6 @@
 //! Registry commands: `push`, `login`, `logout`, `search`, plus the credentials file
-//! (`~/.berth/config.json`, written; `~/.docker/config.json`, read) and `X-Registry-Auth`.
+//! (`~/.berth/config.json`, written; `~/.docker/config.json`, read) and `X-Registry-Auth`;
+//! `berth registry serve|garbage-collect|htpasswd` execs the `berth-registry` server binary.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Read, Write};
@@ -846,5 +847,141 @@ mod tests {
         );
         let r = berth_core::Reference::parse("busybox").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(push_path(&r, None), "/images/busybox/push");
+    }
+}
+
+/// `berth registry ...`: the registry server, run by exec'ing `berth-registry` (no daemon).
+#[derive(Debug, clap::Subcommand)]
+pub enum RegistryCmd {
+    /// Serve the OCI Distribution API (no config: filesystem storage on :5000)
+    Serve {
+        /// distribution-style YAML configuration
+        config: Option<PathBuf>,
+    },
+    /// Delete blobs no manifest references (run with the registry stopped)
+    GarbageCollect {
+        /// Only list what would be deleted
+        #[arg(long, short = 'd')]
+        dry_run: bool,
+        /// distribution-style YAML configuration
+        config: PathBuf,
+    },
+    /// Print an htpasswd line (bcrypt) for a user
+    Htpasswd {
+        /// User name
+        user: String,
+        /// Password
+        password: String,
+    },
+}
+
+/// The registry server's binary name.
+pub const REGISTRY_BINARY: &str = "berth-registry";
+
+impl RegistryCmd {
+    /// The `berth-registry` arguments this command stands for.
+    pub fn argv(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            RegistryCmd::Serve { config } => {
+                let mut v = vec!["serve".into()];
+                v.extend(config.iter().map(|c| c.clone().into_os_string()));
+                v
+            }
+            RegistryCmd::GarbageCollect { dry_run, config } => {
+                let mut v = vec!["garbage-collect".into()];
+                if *dry_run {
+                    v.push("--dry-run".into());
+                }
+                v.push(config.clone().into_os_string());
+                v
+            }
+            RegistryCmd::Htpasswd { user, password } => {
+                vec!["htpasswd".into(), user.into(), password.into()]
+            }
+        }
+    }
+}
+
+/// Where `name` is: next to `exe` (the running `berth`), else the first match on `path`
+/// (a `$PATH` value).
+pub fn find_beside_or_on_path(
+    name: &str,
+    exe: Option<&Path>,
+    path: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
+    let beside = exe.and_then(Path::parent).map(|d| d.join(name));
+    beside
+        .into_iter()
+        .chain(path.into_iter().flat_map(|p| {
+            std::env::split_paths(p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        }))
+        .find(|c| c.is_file())
+}
+
+/// Replaces this process with `berth-registry <args>`; returns only on failure, with the
+/// error to report (exit code 125, as for the CLI's own failures to run anything).
+pub fn exec_registry(cmd: &RegistryCmd) -> CliError {
+    use std::os::unix::process::CommandExt as _;
+    let exe = std::env::current_exe().ok();
+    let Some(bin) = find_beside_or_on_path(
+        REGISTRY_BINARY,
+        exe.as_deref(),
+        std::env::var_os("PATH").as_deref(),
+    ) else {
+        return CliError::Status {
+            message: format!(
+                "berth: {REGISTRY_BINARY} not found next to {} nor on $PATH",
+                exe.as_deref()
+                    .map_or_else(|| "berth".into(), |p| p.display().to_string())
+            ),
+            code: 125,
+        };
+    };
+    let e = std::process::Command::new(&bin).args(cmd.argv()).exec();
+    CliError::Status {
+        message: format!("berth: failed to run {}: {e}", bin.display()),
+        code: 125,
+    }
+}
+
+#[cfg(test)]
+mod registry_cmd_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn argv_passes_arguments_through() {
+        let gc = RegistryCmd::GarbageCollect {
+            dry_run: true,
+            config: "/c.yml".into(),
+        };
+        assert_eq!(gc.argv(), ["garbage-collect", "--dry-run", "/c.yml"]);
+        let serve = RegistryCmd::Serve { config: None };
+        assert_eq!(serve.argv(), ["serve"]);
+    }
+
+    #[test]
+    fn binary_beside_the_exe_wins_over_path() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("tool"), "").unwrap();
+        let path = std::env::join_paths([Path::new("/nonexistent"), b.path()]).unwrap();
+        let exe = a.path().join("berth");
+        assert_eq!(
+            find_beside_or_on_path("tool", Some(&exe), Some(&path)),
+            Some(b.path().join("tool"))
+        );
+        std::fs::write(a.path().join("tool"), "").unwrap();
+        assert_eq!(
+            find_beside_or_on_path("tool", Some(&exe), Some(&path)),
+            Some(a.path().join("tool"))
+        );
+        assert_eq!(
+            find_beside_or_on_path("nope", Some(&exe), Some(&path)),
+            None
+        );
     }
 }

@@ -8,9 +8,11 @@
 //! including Docker's final `Digest:`/`Status:` (pull) and `<tag>: digest: ... size: N` (push);
 //! on `Err(e)` write `progress_json(&Progress::Error(e.to_string()))` as the last line. The store
 //! is blocking: its calls run in `spawn_blocking` internally. Modules: `session` (endpoints,
-//! challenges, tokens), `pull`, `push`, `login` (login + search), `creds` (CLI credentials files).
+//! challenges, tokens), `pull`, `push`, `login` (login + search), `creds` (CLI credentials files),
+//! `certs` (per-registry CA roots and client certificates from a certs.d directory).
 
 mod auth;
+mod certs;
 mod creds;
 mod login;
 mod progress;
@@ -19,6 +21,7 @@ mod push;
 mod session;
 
 pub use auth::AuthConfig;
+pub use certs::{HostTls, read_certs_dir};
 pub use creds::{erase_credentials, load_credentials, store_credentials};
 pub use progress::{Progress, progress_json};
 
@@ -31,7 +34,13 @@ pub struct RegistryOptions {
     pub insecure_registries: Vec<String>,
     /// Mirrors tried first for docker.io.
     pub mirrors: Vec<String>,
+    /// Directory of per-registry TLS material (`<dir>/<host[:port]>/{*.crt,*.cert,*.key}`,
+    /// dockerd's `certs.d` layout); `None` reads nothing.
+    pub certs_dir: Option<std::path::PathBuf>,
 }
+
+/// The default `certs_dir` of berthd.
+pub const DEFAULT_CERTS_DIR: &str = "/etc/berth/certs.d";
 
 /// Result of a successful login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +122,8 @@ pub struct Client {
     pub(crate) secure: reqwest::Client,
     /// For insecure registries: accepts any certificate.
     pub(crate) insecure: reqwest::Client,
+    /// Verifying clients with extra roots / client certificates from `certs_dir`, by host.
+    pub(crate) per_host: certs::ClientCache,
     pub(crate) tokens: session::TokenCache,
     /// Base pause before retrying a failed blob upload (dockerd: 5 s, then 10 s, ...).
     pub(crate) retry_delay: std::time::Duration,
@@ -127,15 +138,8 @@ impl Default for Client {
 impl Client {
     /// Builds a client with the daemon's registry options.
     pub fn new(opts: RegistryOptions) -> Self {
-        let ua = concat!("berth/", env!("CARGO_PKG_VERSION"));
-        let secure = reqwest::Client::builder()
-            .user_agent(ua)
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
-        let insecure = reqwest::Client::builder()
-            .user_agent(ua)
-            .connect_timeout(std::time::Duration::from_secs(30))
+        let secure = base_builder().build().unwrap_or_default();
+        let insecure = base_builder()
             .danger_accept_invalid_certs(true)
             .build()
             .unwrap_or_default();
@@ -143,9 +147,21 @@ impl Client {
             opts,
             secure,
             insecure,
+            per_host: Default::default(),
             tokens: Default::default(),
             retry_delay: std::time::Duration::from_secs(5),
         }
+    }
+
+    /// The certificate-verifying HTTP client for `host` (`host[:port]`): the default one, or
+    /// one trusting the extra roots / presenting the client certificate of `certs_dir/host`.
+    pub(crate) fn secure_client(&self, host: &str) -> Result<reqwest::Client, DistError> {
+        certs::secure_client_for(
+            &self.secure,
+            self.opts.certs_dir.as_deref(),
+            &self.per_host,
+            host,
+        )
     }
 
     /// Sets the base pause between blob upload attempts (tests use a short one).
@@ -153,4 +169,11 @@ impl Client {
         self.retry_delay = delay;
         self
     }
+}
+
+/// The settings every registry HTTP client shares.
+pub(crate) fn base_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(30))
 }

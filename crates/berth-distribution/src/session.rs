@@ -196,6 +196,9 @@ pub(crate) fn transport_error(method: &Method, url: &str, e: &reqwest::Error) ->
         .unwrap_or_default();
     let what = if chain.contains("Connection refused") {
         format!("dial tcp {host}: connect: connection refused")
+    } else if chain.contains("UnknownIssuer") {
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            .to_string()
     } else if e.is_timeout() {
         "net/http: request canceled (Client.Timeout exceeded while awaiting headers)".to_string()
     } else {
@@ -213,10 +216,11 @@ impl Session {
         auth: Option<&AuthConfig>,
     ) -> Result<Session, DistError> {
         let insecure = is_insecure(host, &client.opts.insecure_registries);
+        // As dockerd: certs.d applies to secure registries only; insecure ones skip checks.
         let http = if insecure {
             client.insecure.clone()
         } else {
-            client.secure.clone()
+            client.secure_client(host)?
         };
         let schemes: &[&str] = if insecure {
             &["https", "http"]

@@ -1,5 +1,6 @@
 //! Images over the wire through the real docker CLI and berthd: login, push and pull against
-//! berth-registry with htpasswd auth, and against Debian's reference registry (distribution 2.8).
+//! berth-registry with htpasswd auth (plain and over TLS with a private CA in berthd's certs.d),
+//! and against Debian's reference registry (distribution 2.8); `berth registry serve`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -331,4 +332,207 @@ fn docker_hub_pull_through_registry_mirror_with_fallback() {
     let o = d.docker(&["pull", &format!("127.0.0.1:{dead}/library/busybox")]);
     assert_ne!(o.code, 0);
     assert!(o.stderr.contains("connection refused"), "{}", o.stderr);
+}
+
+/// A global IPv4 address of this host that is not on a container bridge. TLS registries are
+/// tested there: loopback registries are insecure by default (dockerd's 127.0.0.0/8), so
+/// certificates are only verified, and certs.d only read, for other addresses.
+fn host_ip() -> Option<String> {
+    let o = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let ifname = w.nth(1)?;
+        let bridge = ["berth", "bb", "bt-", "br-", "docker", "veth"]
+            .iter()
+            .any(|p| ifname.starts_with(p));
+        let addr = w.skip_while(|x| *x != "inet").nth(1)?;
+        (!bridge).then(|| addr.split('/').next().unwrap_or(addr).to_string())
+    })
+}
+
+fn wait_listening_on(ip: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect((ip, port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "registry on {ip}:{port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn push_pull_over_tls_with_a_private_ca_in_certs_d() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let Some(ip) = host_ip() else {
+        eprintln!("SKIP: no non-loopback IPv4 address to serve TLS on");
+        return;
+    };
+    // A private CA and a server certificate for the host's address signed by it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "berth e2e CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let srv_key = rcgen::KeyPair::generate().unwrap();
+    let mut srv_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    srv_params.subject_alt_names = vec![
+        rcgen::SanType::IpAddress(ip.parse().unwrap()),
+        rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()),
+    ];
+    let srv = srv_params.signed_by(&srv_key, &ca, &ca_key).unwrap();
+
+    let certs = tempfile::Builder::new()
+        .prefix("berth-e2e-certs")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let certs_d = certs.path().join("certs.d");
+    let d = Daemon::start_with(&["--registry-certs-dir", certs_d.to_str().unwrap()]);
+    d.make_busybox("busybox");
+
+    let dir = d.dir.path().join("registry-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("server.crt"), srv.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), srv_key.serialize_pem()).unwrap();
+    let reg_bin = common::bin_dir().join("berth-registry");
+    let line = Command::new(&reg_bin)
+        .args(["htpasswd", "carol", "tls-pw"])
+        .output()
+        .unwrap();
+    assert!(line.status.success());
+    std::fs::write(dir.join("htpasswd"), &line.stdout).unwrap();
+    let port = free_port();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: {ip}:{port}\n  tls:\n    certificate: {crt}\n    key: {key}\nauth:\n  htpasswd:\n    realm: berth\n    path: {pw}\n",
+            data = dir.join("data").display(),
+            crt = dir.join("server.crt").display(),
+            key = dir.join("server.key").display(),
+            pw = dir.join("htpasswd").display(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&reg_bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _reg = Registry { child, port };
+    wait_listening_on(&ip, port);
+    let host = format!("{ip}:{port}");
+    let image = format!("{host}/team/bb:tls");
+    d.docker(&["tag", "busybox", &image]).ok();
+
+    // Without the CA in certs.d: Docker's x509 error, for login and push alike.
+    let unknown = format!(
+        "Get \"https://{host}/v2/\": tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    );
+    let o = d.docker(&["login", "-u", "carol", "-p", "tls-pw", &host]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(o.stderr.contains(&unknown), "{}", o.stderr);
+    let o = d.docker(&["push", &image]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(o.stderr.contains(&unknown), "{}", o.stderr);
+
+    // With it (read per request, as dockerd does: no restart needed).
+    let host_dir = certs_d.join(&host);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("ca.crt"), ca.pem()).unwrap();
+    let o = d.docker(&["push", &image]);
+    assert_ne!(o.code, 0, "no credentials yet: {}", o.stdout);
+    assert!(!o.stderr.contains("x509"), "{}", o.stderr);
+    let o = d
+        .docker(&["login", "-u", "carol", "-p", "tls-pw", &host])
+        .ok();
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.stdout);
+    let o = d.docker(&["push", &image]).ok();
+    assert!(o.stdout.contains("tls: digest: sha256:"), "{}", o.stdout);
+    d.docker(&["rmi", &image]).ok();
+    let o = d.docker(&["pull", &image]).ok();
+    assert!(
+        o.stdout.contains("Status: Downloaded newer image for"),
+        "{}",
+        o.stdout
+    );
+    let o = d
+        .docker(&["run", "--rm", &image, "echo", "pulled over tls"])
+        .ok();
+    assert_eq!(o.out(), "pulled over tls");
+
+    // A client certificate without its key is refused with Docker's words.
+    std::fs::write(host_dir.join("client.cert"), srv.pem()).unwrap();
+    let o = d.docker(&["pull", &image]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr
+            .contains("missing key client.key for client certificate client.cert"),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["logout", &host]).ok();
+}
+
+#[test]
+fn berth_registry_serve_execs_berth_registry() {
+    let berth = common::bin_dir().join("berth");
+    if !berth.exists() || !common::bin_dir().join("berth-registry").exists() {
+        panic!("build berth and berth-registry first (cargo build -p berth-cli -p berth-registry)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(&berth)
+        .args(["registry", "serve"])
+        .arg(&cfg)
+        .env("PATH", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _reg = Registry { child, port };
+    // `/v2/` answers 200 from the very process we started (exec keeps the PID).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/v2/"))
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&o.stdout) == "200" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "berth registry serve did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "berth-registry");
+
+    // garbage-collect passes --dry-run through.
+    let o = Command::new(&berth)
+        .args(["registry", "garbage-collect", "--dry-run"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -88,6 +88,9 @@ pub struct Flags {
     /// Preferred Docker registry mirror.
     #[arg(long = "registry-mirror")]
     pub registry_mirror: Vec<String>,
+    /// Directory of per-registry TLS files (<dir>/<host[:port]>/*.crt, client.cert, client.key).
+    #[arg(long = "registry-certs-dir")]
+    pub registry_certs_dir: Option<PathBuf>,
 }
 
 /// One `default-address-pools` entry of daemon.json.
@@ -145,6 +148,7 @@ struct FileConfig {
     insecure_registries: Vec<String>,
     #[serde(default)]
     registry_mirrors: Vec<String>,
+    registry_certs_dir: Option<PathBuf>,
 }
 
 /// The effective daemon configuration.
@@ -182,6 +186,8 @@ pub struct DaemonConfig {
     pub insecure_registries: Vec<String>,
     /// Mirrors tried first for Docker Hub.
     pub registry_mirrors: Vec<String>,
+    /// Per-registry TLS material, dockerd's `certs.d` layout (default `/etc/berth/certs.d`).
+    pub registry_certs_dir: PathBuf,
 }
 
 /// The networking part of the configuration.
@@ -346,6 +352,10 @@ impl DaemonConfig {
             net,
             insecure_registries: [file.insecure_registries, flags.insecure_registry].concat(),
             registry_mirrors: [file.registry_mirrors, flags.registry_mirror].concat(),
+            registry_certs_dir: flags
+                .registry_certs_dir
+                .or(file.registry_certs_dir)
+                .unwrap_or_else(|| PathBuf::from(berth_distribution::DEFAULT_CERTS_DIR)),
         })
     }
 
@@ -436,6 +446,26 @@ mod tests {
         assert_eq!(cfg.runtime_path("myrt"), Some(PathBuf::from("/bin/true")));
         assert_eq!(cfg.hosts, vec![DEFAULT_HOST.to_string()]);
         assert!(cfg.runtime_path("nosuch").is_none());
+        assert_eq!(cfg.registry_certs_dir, PathBuf::from("/etc/berth/certs.d"));
+    }
+
+    #[test]
+    fn registry_certs_dir_from_file_and_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daemon.json");
+        std::fs::write(&file, r#"{"registry-certs-dir":"/srv/certs.d"}"#).unwrap();
+        let path = file.to_str().unwrap();
+        let cfg = DaemonConfig::load(Flags::parse_from(["berthd", "--config-file", path])).unwrap();
+        assert_eq!(cfg.registry_certs_dir, PathBuf::from("/srv/certs.d"));
+        let flags = Flags::parse_from([
+            "berthd",
+            "--config-file",
+            path,
+            "--registry-certs-dir",
+            "/x/certs.d",
+        ]);
+        let cfg = DaemonConfig::load(flags).unwrap();
+        assert_eq!(cfg.registry_certs_dir, PathBuf::from("/x/certs.d"));
     }
 
     #[test]

@@ -121,6 +121,7 @@ impl AppState {
             berth_distribution::RegistryOptions {
                 insecure_registries: cfg.insecure_registries.clone(),
                 mirrors: cfg.registry_mirrors.clone(),
+                certs_dir: Some(cfg.registry_certs_dir.clone()),
             },
         ));
         let builder = {
