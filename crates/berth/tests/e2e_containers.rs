@@ -1054,3 +1054,239 @@ fn local_and_none_log_drivers() {
         d.cli(cli, &["rm", &name, &quiet]).ok();
     }
 }
+
+/// `curl` against the daemon's socket: (HTTP status, body). `-N` so streamed bodies come
+/// through as they are.
+fn curl_api(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "-N", "--max-time", "20", "--unix-socket"])
+        .arg(&d.sock)
+        .args(["-X", method, "-o", "-", "-w", "\n%{http_code}"]);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "-d", b]);
+    }
+    let o = cmd.arg(format!("http://x/v1.41{path}")).output().unwrap();
+    let out = o.stdout;
+    let nl = out.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let code = String::from_utf8_lossy(&out[nl + 1..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (code, out[..nl].to_vec())
+}
+
+/// Details docker-py's integration suite checks, each matching dockerd 20.10.
+#[test]
+fn docker_py_api_details() {
+    let d = setup();
+    // Unknown log driver: dockerd's words.
+    let o = d.docker(&["run", "--log-driver", "asdf", "busybox", "true"]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr
+            .contains("error looking up logging plugin asdf: plugin \"asdf\" not found"),
+        "{}",
+        o.stderr
+    );
+    // A SIGKILL kill returns once the container is down.
+    d.docker(&["run", "-d", "--name", "pk", "busybox", "sleep", "100"])
+        .ok();
+    d.docker(&["kill", "pk"]).ok();
+    assert_eq!(
+        d.inspect("{{.State.Running}} {{.State.ExitCode}}", "pk"),
+        "false 137"
+    );
+    // A container about to be restarted by its policy is not removed without force.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "prs",
+        "--restart",
+        "always",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&["wait", "prs"]).ok();
+    let o = d.docker(&["rm", "prs"]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .to_lowercase()
+            .contains("stop the container before"),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["rm", "-f", "prs"]).ok();
+    // --group-add reaches the process.
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--group-add",
+            "1000",
+            "--group-add",
+            "1001",
+            "busybox",
+            "id",
+            "-G",
+        ])
+        .ok();
+    let groups: Vec<&str> = o.out().split_whitespace().collect();
+    assert!(
+        groups.contains(&"1000") && groups.contains(&"1001"),
+        "{groups:?}"
+    );
+    // Not in a swarm: 503 with dockerd's message (docker-py's leave_swarm(force) relies on it).
+    let o = d.docker(&["swarm", "leave", "--force"]);
+    assert!(
+        o.stderr.contains("This node is not part of a swarm"),
+        "{}",
+        o.stderr
+    );
+    let (code, _) = curl_api(&d, "GET", "/services", None);
+    assert_eq!(code, 503);
+    // docker cp reaches into a stopped container's volume.
+    d.docker(&[
+        "run",
+        "--name",
+        "pcv",
+        "-v",
+        "/vol1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /vol1/f",
+    ])
+    .ok();
+    let dest = d.dir.path().join("cpout");
+    d.docker(&["cp", "pcv:/vol1/f", dest.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&dest).unwrap_or_default(), "hi\n");
+    // attach with stream=0: the logs, then the connection closes.
+    let id = d.inspect("{{.Id}}", "pcv");
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        &format!("/containers/{id}/attach?logs=1&stdout=1&stderr=1&stream=0"),
+        None,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(body, b"");
+    d.docker(&["run", "--name", "pat", "busybox", "echo", "hello"])
+        .ok();
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/containers/pat/attach?logs=1&stdout=1&stderr=1&stream=0",
+        None,
+    );
+    assert_eq!(code, 200);
+    assert_eq!(body, b"\x01\0\0\0\0\0\0\x06hello\n");
+    // A requested MAC address shows in inspect of a created container.
+    d.docker(&["network", "create", "pmac"]).ok();
+    d.docker(&["create", "--name", "pmc", "busybox", "true"])
+        .ok();
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/networks/pmac/connect",
+        Some(r#"{"Container": "pmc", "EndpointConfig": {"MacAddress": "02:42:ac:11:00:02"}}"#),
+    );
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        d.inspect(
+            "{{(index .NetworkSettings.Networks \"pmac\").MacAddress}}",
+            "pmc"
+        ),
+        "02:42:ac:11:00:02"
+    );
+    // Network create with null IPAM members (docker-py's IPAMPool) is accepted.
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/networks/create",
+        Some(
+            r#"{"Name": "pnull", "IPAM": {"Driver": "default", "Options": null,
+            "Config": [{"Subnet": "10.231.0.0/16", "IPRange": null, "Gateway": null, "AuxiliaryAddresses": null}]}}"#,
+        ),
+    );
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    // Two networks at create is refused before API 1.44.
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/containers/create",
+        Some(
+            r#"{"Image": "busybox", "HostConfig": {"NetworkMode": "pmac"},
+            "NetworkingConfig": {"EndpointsConfig": {"pmac": {}, "nosuchnet": {}}}}"#,
+        ),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        String::from_utf8_lossy(&body)
+            .contains("Container cannot be connected to network endpoints: nosuchnet, pmac"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // A TTY exec started with Tty false (docker-py's default) is framed on stdout; the exec's
+    // camel-case detachKeys is honoured.
+    d.docker(&["run", "-d", "--name", "pex", "busybox", "sleep", "100"])
+        .ok();
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/containers/pex/exec",
+        Some(
+            r#"{"Cmd": ["printf", "abc"], "Tty": true, "AttachStdout": true, "detachKeys": "ctrl-x"}"#,
+        ),
+    );
+    assert_eq!(code, 201);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let exec_id = v["Id"].as_str().unwrap().to_string();
+    let (_, body) = curl_api(&d, "GET", &format!("/exec/{exec_id}/json"), None);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["DetachKeys"], "ctrl-x");
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        &format!("/exec/{exec_id}/start"),
+        Some(r#"{"Detach": false, "Tty": false}"#),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(body, b"\x01\0\0\0\0\0\0\x03abc");
+    // A failed image load is a 200 with the error in the JSON stream.
+    let (code, body) = curl_api(&d, "POST", "/images/load", Some("abc"));
+    assert_eq!(code, 200);
+    let line: serde_json::Value = serde_json::from_slice(body.trim_ascii()).unwrap();
+    assert!(line["error"].is_string(), "{line}");
+    // Legacy links: the link environment, and `rm --link` removing the link only.
+    d.docker(&[
+        "run", "-d", "--name", "pdb", "-e", "FOO=1", "busybox", "sleep", "100",
+    ])
+    .ok();
+    let o = d
+        .docker(&[
+            "run",
+            "--name",
+            "pweb",
+            "--link",
+            "pdb:my-db",
+            "busybox",
+            "env",
+        ])
+        .ok();
+    assert!(
+        o.stdout.contains("MY_DB_NAME=/pweb/my-db\n"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("MY_DB_ENV_FOO=1\n"), "{}", o.stdout);
+    d.docker(&["rm", "--link", "pweb/my-db"]).ok();
+    assert_ne!(d.docker(&["rm", "--link", "pweb/my-db"]).code, 0);
+    assert_eq!(d.inspect("{{.State.Status}}", "pdb"), "running");
+    d.docker(&["rm", "-f", "pk", "pcv", "pat", "pmc", "pex", "pdb", "pweb"])
+        .ok();
+    d.docker(&["network", "rm", "pmac", "pnull"]).ok();
+}

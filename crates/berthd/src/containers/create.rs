@@ -168,7 +168,7 @@ impl ContainerService {
             .unwrap_or_else(|| self.cfg.log_driver.clone());
         if !matches!(log_driver.as_str(), "json-file" | "local" | "none") {
             return Err(ApiError::invalid(format!(
-                "failed to create container: logger: no log driver named '{log_driver}' is registered"
+                "error looking up logging plugin {log_driver}: plugin \"{log_driver}\" not found"
             )));
         }
         crate::containers::lifecycle::parse_signal(

@@ -172,8 +172,8 @@ impl ContainerService {
             p["cwd"] = json!(spec.working_dir);
         }
         if !spec.user.is_empty() {
-            let u = berth_oci::resolve_user(&dir.join("rootfs"), &spec.user)
-                .map_err(|e| ApiError::invalid(e.to_string()))?;
+            let group_add = c.snapshot().host_config.group_add.unwrap_or_default();
+            let u = super::inspect::user_with_groups(&dir.join("rootfs"), &spec.user, &group_add)?;
             p["user"] = json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids});
         }
         if spec.privileged {

@@ -113,6 +113,25 @@ fn ns_mode(svc: &ContainerService, rec: &ContainerRecord, mode: &str) -> ApiResu
     })
 }
 
+/// The process user: `user` resolved in `rootfs`, plus HostConfig.GroupAdd as extra groups (as
+/// dockerd appends them to the supplementary groups).
+pub fn user_with_groups(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> ApiResult<berth_oci::ResolvedUser> {
+    let mut u =
+        berth_oci::resolve_user(rootfs, user).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let extra = berth_oci::resolve_group_add(rootfs, group_add)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    for g in extra {
+        if !u.additional_gids.contains(&g) {
+            u.additional_gids.push(g);
+        }
+    }
+    Ok(u)
+}
+
 /// Writes config.json, hostname, hosts and resolv.conf into the container directory.
 pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -> ApiResult<()> {
     let rootfs = dir.join("rootfs");
@@ -157,8 +176,11 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
     };
     std::fs::write(dir.join("resolv.conf"), resolv)?;
 
-    let user = berth_oci::resolve_user(&rootfs, cfg.user.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let user = user_with_groups(
+        &rootfs,
+        cfg.user.as_deref().unwrap_or(""),
+        hc.group_add.as_deref().unwrap_or_default(),
+    )?;
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
     let mut env = cfg.env.clone().unwrap_or_default();
@@ -173,6 +195,13 @@ pub fn write_bundle(svc: &ContainerService, rec: &ContainerRecord, dir: &Path) -
     }
     if cfg.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
+    }
+    // Legacy links add their variables; the container's own settings win (as in dockerd).
+    for kv in svc.link_env(rec) {
+        let key = kv.split('=').next().unwrap_or("");
+        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+            env.push(kv);
+        }
     }
     let mut mounts = vec![
         bind("/etc/resolv.conf", &dir.join("resolv.conf"), false),
@@ -521,5 +550,28 @@ pub fn graph_driver_data(
             m.insert("WorkDir".into(), json!(top.join("work")));
             Value::Object(m)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_add_extends_supplementary_groups() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\nwheel:x:10:\n").unwrap();
+        let u = user_with_groups(d.path(), "", &["1000".into(), "wheel".into()]).unwrap();
+        assert_eq!((u.uid, u.gid), (0, 0));
+        assert!(u.additional_gids.contains(&1000), "{u:?}");
+        assert!(u.additional_gids.contains(&10), "{u:?}");
+        assert!(user_with_groups(d.path(), "", &["nosuchgroup".into()]).is_err());
     }
 }

@@ -296,6 +296,15 @@ impl ContainerService {
                 h.status = "unhealthy".into();
             }
         });
+        // Mark a container that will be restarted before waiters wake, so a remove right after
+        // `wait` sees it restarting (dockerd refuses that without force).
+        let rec = c.snapshot();
+        if !rec.host_config.auto_remove.unwrap_or(false) && self.should_restart(&rec) {
+            c.with(|r| {
+                r.state.restarting = true;
+                r.state.status = "restarting".into();
+            });
+        }
         let _ = self.persist(c);
         let mut a = attrs(&c.snapshot());
         a.insert("exitCode".into(), code.to_string());
@@ -394,6 +403,11 @@ impl ContainerService {
         let mut a = attrs(&r);
         a.insert("signal".into(), sig.to_string());
         self.events.publish("container", "kill", &c.id, a);
+        // dockerd's SIGKILL kill returns only once the container is down, so an inspect right
+        // after it already sees the exit code.
+        if sig == libc::SIGKILL {
+            self.wait_stopped(&c, Duration::from_secs(10)).await;
+        }
         Ok(())
     }
 
@@ -566,6 +580,12 @@ impl ContainerService {
             return Ok(());
         }
         let r = c.snapshot();
+        if r.state.restarting && !r.state.running && !force {
+            return Err(ApiError::conflict(format!(
+                "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                r.id
+            )));
+        }
         if r.state.running {
             if !force {
                 let msg = if r.state.paused {

@@ -7,6 +7,7 @@ use berth_api::{EndpointSettings, NetworkingConfig};
 use serde_json::{Value, json};
 
 use super::ContainerRecord;
+use crate::error::{ApiError, ApiResult};
 
 /// The network mode a record runs with, as dockerd names it (`default` when unset).
 pub fn mode(rec: &ContainerRecord) -> String {
@@ -64,6 +65,22 @@ pub fn requested_endpoints(
     };
     out.insert(net, keep);
     out
+}
+
+/// Before API 1.44 dockerd takes at most one network at create and refuses more with 400 (the
+/// CLI connects the others after create).
+pub fn check_single_endpoint(networking: Option<&NetworkingConfig>) -> ApiResult<()> {
+    let Some(eps) = networking.and_then(|n| n.endpoints_config.as_ref()) else {
+        return Ok(());
+    };
+    if eps.len() > 1 {
+        let names: Vec<&str> = eps.keys().map(String::as_str).collect();
+        return Err(ApiError::invalid(format!(
+            "Container cannot be connected to network endpoints: {}",
+            names.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Clears the live part of every endpoint (the container stopped).
@@ -328,6 +345,90 @@ impl super::ContainerService {
     }
 }
 
+impl super::ContainerService {
+    /// The legacy link environment (`ALIAS_NAME`, `ALIAS_ENV_*`, `ALIAS_PORT*`) of a container
+    /// on the default bridge, one group per running linked container, as dockerd sets it.
+    pub(crate) fn link_env(&self, rec: &ContainerRecord) -> Vec<String> {
+        let mut out = Vec::new();
+        if !rec.networks.contains_key("bridge") {
+            return out;
+        }
+        for l in rec.host_config.links.clone().unwrap_or_default() {
+            let (target, alias) = parse_link(&l);
+            let Ok(other) = self.get(&target) else {
+                continue;
+            };
+            let o = other.snapshot();
+            let Some(ip) = o
+                .networks
+                .get("bridge")
+                .map(|e| e.ip_address.clone())
+                .filter(|i| !i.is_empty())
+            else {
+                continue;
+            };
+            let ports: Vec<String> = o
+                .config
+                .exposed_ports
+                .clone()
+                .unwrap_or_default()
+                .keys()
+                .cloned()
+                .collect();
+            let name = format!("/{}/{alias}", rec.short_name());
+            out.extend(link_env_of(
+                &name,
+                &ip,
+                &o.config.env.clone().unwrap_or_default(),
+                &ports,
+            ));
+        }
+        out
+    }
+}
+
+/// dockerd's environment for one link named `/parent/alias` to a container at `ip` with
+/// `env` and exposed `ports` (`80/tcp`).
+pub fn link_env_of(name: &str, ip: &str, env: &[String], ports: &[String]) -> Vec<String> {
+    let alias = name
+        .rsplit('/')
+        .next()
+        .unwrap_or(name)
+        .to_uppercase()
+        .replace('-', "_");
+    let mut parsed: Vec<(u16, String)> = ports
+        .iter()
+        .filter_map(|p| {
+            let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+            Some((port.parse().ok()?, proto.to_string()))
+        })
+        .collect();
+    // dockerd's order: by port number, tcp first on a tie; the first is the default port.
+    parsed.sort_by_key(|(port, proto)| (*port, proto != "tcp"));
+    let mut out = Vec::new();
+    if let Some((port, proto)) = parsed.first() {
+        out.push(format!("{alias}_PORT={proto}://{ip}:{port}"));
+    }
+    for (port, proto) in &parsed {
+        let p = format!("{alias}_PORT_{port}_{}", proto.to_uppercase());
+        out.push(format!("{p}={proto}://{ip}:{port}"));
+        out.push(format!("{p}_ADDR={ip}"));
+        out.push(format!("{p}_PORT={port}"));
+        out.push(format!("{p}_PROTO={proto}"));
+    }
+    out.push(format!("{alias}_NAME={name}"));
+    for kv in env {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        if k == "HOME" || k == "PATH" {
+            continue;
+        }
+        out.push(format!("{alias}_ENV_{k}={v}"));
+    }
+    out
+}
+
 /// What a container asks of one network: its names, aliases, links and static address (no
 /// ports; callers add those for the network that publishes them).
 fn endpoint_request(
@@ -357,6 +458,34 @@ fn record_live(ep: &mut EndpointSettings, info: &berth_network::EndpointInfo) {
     ep.ip_prefix_len = i64::from(info.prefix_len);
     ep.gateway = info.gateway.map(|g| g.to_string()).unwrap_or_default();
     ep.mac_address = info.mac.clone();
+}
+
+/// `links` without the ones named `alias`; None when none is.
+pub fn without_link(links: &[String], alias: &str) -> Option<Vec<String>> {
+    let kept: Vec<String> = links
+        .iter()
+        .filter(|l| parse_link(l).1 != alias)
+        .cloned()
+        .collect();
+    (kept.len() != links.len()).then_some(kept)
+}
+
+impl super::ContainerService {
+    /// Removes the legacy link `alias` from container `parent` (`docker rm --link`).
+    pub async fn remove_link(&self, parent: &str, alias: &str) -> ApiResult<()> {
+        let c = self
+            .get(parent)
+            .map_err(|_| ApiError::not_found(format!("No such container: {parent}/{alias}")))?;
+        let _op = c.op.lock().await;
+        let links = c.snapshot().host_config.links.unwrap_or_default();
+        let Some(kept) = without_link(&links, alias) else {
+            return Err(ApiError::not_found(format!(
+                "No such container: {parent}/{alias}"
+            )));
+        };
+        c.with(|r| r.host_config.links = Some(kept));
+        self.persist(&c)
+    }
 }
 
 /// `name:alias`, `/name:/me/alias` or `name` → (name, alias).
@@ -428,6 +557,9 @@ impl super::ContainerService {
                 ipam_config: settings.ipam_config,
                 links: settings.links.filter(|l| !l.is_empty()),
                 aliases: settings.aliases.filter(|a| !a.is_empty()),
+                // Kept as asked (dockerd shows a requested MacAddress in inspect).
+                mac_address: settings.mac_address,
+                driver_opts: settings.driver_opts,
                 ..Default::default()
             },
         );
@@ -528,5 +660,68 @@ mod tests {
         );
         assert!(requested_endpoints("container:x", Some(&nc)).is_empty());
         assert!(requested_endpoints("default", None).contains_key("bridge"));
+    }
+
+    #[test]
+    fn link_environment_matches_dockerd() {
+        let env = link_env_of(
+            "/web/my-db",
+            "172.17.0.2",
+            &[
+                "PATH=/bin".into(),
+                "FOO=1".into(),
+                "HOME=/root".into(),
+                "A=b=c".into(),
+            ],
+            &["6379/tcp".into(), "53/udp".into()],
+        );
+        assert_eq!(
+            env,
+            vec![
+                "MY_DB_PORT=udp://172.17.0.2:53",
+                "MY_DB_PORT_53_UDP=udp://172.17.0.2:53",
+                "MY_DB_PORT_53_UDP_ADDR=172.17.0.2",
+                "MY_DB_PORT_53_UDP_PORT=53",
+                "MY_DB_PORT_53_UDP_PROTO=udp",
+                "MY_DB_PORT_6379_TCP=tcp://172.17.0.2:6379",
+                "MY_DB_PORT_6379_TCP_ADDR=172.17.0.2",
+                "MY_DB_PORT_6379_TCP_PORT=6379",
+                "MY_DB_PORT_6379_TCP_PROTO=tcp",
+                "MY_DB_NAME=/web/my-db",
+                "MY_DB_ENV_FOO=1",
+                "MY_DB_ENV_A=b=c",
+            ]
+        );
+    }
+
+    #[test]
+    fn links_are_removed_by_alias() {
+        let links = vec!["/db:/web/mylink".to_string(), "cache:c".to_string()];
+        assert_eq!(
+            without_link(&links, "mylink"),
+            Some(vec!["cache:c".to_string()])
+        );
+        assert_eq!(
+            without_link(&links, "c"),
+            Some(vec!["/db:/web/mylink".to_string()])
+        );
+        assert_eq!(without_link(&links, "db"), None);
+    }
+
+    #[test]
+    fn more_than_one_endpoint_at_create_is_refused() {
+        let nc: NetworkingConfig =
+            serde_json::from_value(json!({"EndpointsConfig": {"net1": {}, "bar": {}}}))
+                .expect("valid json");
+        let e = check_single_endpoint(Some(&nc)).expect_err("two endpoints");
+        assert_eq!(e.status.as_u16(), 400);
+        assert_eq!(
+            e.message,
+            "Container cannot be connected to network endpoints: bar, net1"
+        );
+        let one: NetworkingConfig =
+            serde_json::from_value(json!({"EndpointsConfig": {"net1": {}}})).expect("valid json");
+        assert!(check_single_endpoint(Some(&one)).is_ok());
+        assert!(check_single_endpoint(None).is_ok());
     }
 }

@@ -156,6 +156,7 @@ pub struct CreateQuery {
 pub async fn create(
     State(st): State<AppState>,
     Query(q): Query<CreateQuery>,
+    version: Option<axum::Extension<crate::server::RequestVersion>>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let req: berth_api::ContainerCreateRequest = if body.is_empty() {
@@ -166,6 +167,9 @@ pub async fn create(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
+    if version.is_some_and(|axum::Extension(v)| (v.0, v.1) < (1, 44)) {
+        crate::containers::network::check_single_endpoint(req.networking_config.as_ref())?;
+    }
     let created = st.containers.create(q.name.as_deref(), req).await?;
     Ok((
         StatusCode::CREATED,
@@ -219,6 +223,21 @@ pub async fn remove(
     st.containers
         .remove_with_volumes(&id, qbool(&q.force), qbool(&q.v))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE `/containers/{parent}/{alias}`: with `link=1`, removes the legacy link `alias` of
+/// container `parent` (dockerd names a link `/parent/alias`); the linked container stays.
+pub async fn remove_link(
+    State(st): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<StatusCode> {
+    let full = format!("{parent}/{alias}");
+    if !qbool(&q.link) {
+        return Err(ApiError::not_found(format!("No such container: {full}")));
+    }
+    st.containers.remove_link(&parent, &alias).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -383,8 +402,24 @@ pub async fn exec_create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let req: berth_api::ExecCreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+    let req: berth_api::ExecCreateRequest = super::decode_go_json_keys(
+        &body,
+        &[
+            "User",
+            "Privileged",
+            "Tty",
+            "ConsoleSize",
+            "AttachStdin",
+            "AttachStderr",
+            "AttachStdout",
+            "Detach",
+            "DetachKeys",
+            "Env",
+            "WorkingDir",
+            "Cmd",
+        ],
+    )
+    .map_err(|e| ApiError::invalid(format!("invalid JSON: {}", e.message)))?;
     let spec = ExecSpec {
         cmd: req.cmd.unwrap_or_default(),
         env: req.env.unwrap_or_default(),
@@ -660,6 +695,37 @@ fn stat_header(st: &crate::archive::PathStat) -> ApiResult<HeaderValue> {
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// Where an archive path lives on the host: the container's rootfs, or, for a path inside a bind
+/// or volume mount (longest destination wins), the mount's source; with the path relative to it
+/// and whether the mount is writable. As in dockerd, `docker cp` reaches into mounted volumes
+/// even while the container is stopped.
+fn archive_target(
+    rootfs: &std::path::Path,
+    mounts: &[berth_volumes::MountRecord],
+    path: &str,
+) -> (std::path::PathBuf, String, bool) {
+    let best = mounts
+        .iter()
+        .filter(|m| (m.kind == "bind" || m.kind == "volume") && !m.source.is_empty())
+        .filter(|m| {
+            let dest = m.destination.trim_end_matches('/');
+            !dest.is_empty()
+                && (path == dest
+                    || path
+                        .strip_prefix(dest)
+                        .is_some_and(|rest| rest.starts_with('/')))
+        })
+        .max_by_key(|m| m.destination.trim_end_matches('/').len());
+    match best {
+        Some(m) => {
+            let rest = &path[m.destination.trim_end_matches('/').len()..];
+            let rest = if rest.is_empty() { "/" } else { rest };
+            (std::path::PathBuf::from(&m.source), rest.to_string(), m.rw)
+        }
+        None => (rootfs.to_path_buf(), path.to_string(), true),
+    }
+}
+
 /// HEAD `/containers/{id}/archive`.
 pub async fn archive_head(
     State(st): State<AppState>,
@@ -667,8 +733,9 @@ pub async fn archive_head(
     Query(q): Query<ArchiveQuery>,
 ) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
-    let root = st.containers.container_dir(&c.id).join("rootfs");
-    let path = q.path.unwrap_or_default();
+    let rootfs = st.containers.container_dir(&c.id).join("rootfs");
+    let (root, path, _) =
+        archive_target(&rootfs, &c.snapshot().mounts, &q.path.unwrap_or_default());
     let stat =
         tokio::task::spawn_blocking(move || crate::archive::stat_path(&root, &path)).await??;
     let mut h = HeaderMap::new();
@@ -683,8 +750,9 @@ pub async fn archive_get(
     Query(q): Query<ArchiveQuery>,
 ) -> ApiResult<Response> {
     let c = st.containers.get(&id)?;
-    let root = st.containers.container_dir(&c.id).join("rootfs");
-    let path = q.path.unwrap_or_default();
+    let rootfs = st.containers.container_dir(&c.id).join("rootfs");
+    let (root, path, _) =
+        archive_target(&rootfs, &c.snapshot().mounts, &q.path.unwrap_or_default());
     let (root2, path2) = (root.clone(), path.clone());
     let stat =
         tokio::task::spawn_blocking(move || crate::archive::stat_path(&root2, &path2)).await??;
@@ -718,8 +786,15 @@ pub async fn archive_put(
             "container rootfs is marked read-only",
         ));
     }
-    let root = st.containers.container_dir(&c.id).join("rootfs");
-    let path = q.path.unwrap_or_default();
+    let rootfs = st.containers.container_dir(&c.id).join("rootfs");
+    let (root, path, writable) =
+        archive_target(&rootfs, &c.snapshot().mounts, &q.path.unwrap_or_default());
+    if !writable {
+        return Err(ApiError::new(
+            berth_core::ErrorKind::Forbidden,
+            "mounted volume is marked read-only",
+        ));
+    }
     let _ = (qbool(&q.no_overwrite_dir_non_dir), qbool(&q.copy_uid_gid));
     crate::archive::extract_body(root, path, body).await?;
     Ok(StatusCode::OK)
@@ -798,4 +873,40 @@ fn parse_go_duration(s: &str) -> Option<i64> {
         return None;
     }
     Some(chrono::Utc::now().timestamp_nanos_opt()? - (total * 1e9) as i64)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+mod tests {
+    use super::*;
+
+    fn mount(kind: &str, source: &str, dest: &str, rw: bool) -> berth_volumes::MountRecord {
+        berth_volumes::MountRecord {
+            kind: kind.into(),
+            source: source.into(),
+            destination: dest.into(),
+            rw,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn archive_paths_inside_mounts_resolve_to_the_mount_source() {
+        let root = std::path::Path::new("/c/rootfs");
+        let mounts = vec![
+            mount("volume", "/v/a/_data", "/vol1", true),
+            mount("bind", "/host/deep", "/vol1/deep/", false),
+            mount("tmpfs", "", "/tmp", true),
+        ];
+        let t = |p: &str| archive_target(root, &mounts, p);
+        assert_eq!(
+            t("/vol1/data.txt"),
+            ("/v/a/_data".into(), "/data.txt".into(), true)
+        );
+        assert_eq!(t("/vol1"), ("/v/a/_data".into(), "/".into(), true));
+        assert_eq!(t("/vol1/."), ("/v/a/_data".into(), "/.".into(), true));
+        assert_eq!(t("/vol1/deep/x"), ("/host/deep".into(), "/x".into(), false));
+        assert_eq!(t("/vol10/x"), (root.to_path_buf(), "/vol10/x".into(), true));
+        assert_eq!(t("/tmp/x"), (root.to_path_buf(), "/tmp/x".into(), true));
+    }
 }

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -154,6 +155,94 @@ where
     }
 }
 
+/// One stdout frame of Docker's multiplexed stream around `payload`.
+fn stdout_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 8);
+    f.extend_from_slice(&[1, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A client connection whose writes are wrapped in stdout frames (reads pass through): the
+/// output side of an exec whose raw TTY output must reach the client multiplexed.
+struct StdoutFramer<C> {
+    inner: C,
+    /// The frame being written and how much of it is out.
+    pending: Vec<u8>,
+    sent: usize,
+    /// Payload bytes `pending` stands for, reported once the whole frame is out.
+    payload_len: usize,
+}
+
+impl<C> StdoutFramer<C> {
+    fn new(inner: C) -> Self {
+        StdoutFramer {
+            inner,
+            pending: Vec::new(),
+            sent: 0,
+            payload_len: 0,
+        }
+    }
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for StdoutFramer<C> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<C: AsyncWrite + Unpin> AsyncWrite for StdoutFramer<C> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = &mut *self;
+        if this.pending.is_empty() {
+            this.pending = stdout_frame(buf);
+            this.sent = 0;
+            this.payload_len = buf.len();
+        }
+        // A frame is written whole before its payload counts as written, so a caller retrying
+        // with the same bytes never produces a second header.
+        while this.sent < this.pending.len() {
+            match std::pin::Pin::new(&mut this.inner).poll_write(cx, &this.pending[this.sent..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => this.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        this.pending.clear();
+        Poll::Ready(Ok(this.payload_len))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// POST `/containers/{id}/attach`.
 pub async fn attach(
     State(st): State<AppState>,
@@ -172,8 +261,51 @@ pub async fn attach(
             .filter(|s| !s.is_empty())
             .unwrap_or("ctrl-p,ctrl-q"),
     )?;
-    let _ = qbool(&q.stream);
+    // `stream=0` (the API's default) means no live attach: dockerd sends the logs asked for
+    // and closes the connection.
+    let live = qbool(&q.stream);
     let replay_logs = qbool(&q.logs);
+    if !live {
+        let wants_upgrade = req.headers().get(header::UPGRADE).is_some();
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let logs = if replay_logs && !r.log_path.is_empty() {
+            let opts = crate::logs::LogOptions {
+                stdout,
+                stderr,
+                tty,
+                ..Default::default()
+            };
+            Some(crate::logs::stream(
+                c.clone(),
+                r.log_path.clone().into(),
+                opts,
+            ))
+        } else {
+            None
+        };
+        if wants_upgrade {
+            tokio::spawn(async move {
+                let Ok(upgraded) = on_upgrade.await else {
+                    return;
+                };
+                let mut io = TokioIo::new(upgraded);
+                if let Some(mut s) = logs {
+                    while let Some(Ok(chunk)) = s.next().await {
+                        if io.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = io.shutdown().await;
+            });
+            return Ok(upgrade_response(tty));
+        }
+        let body = match logs {
+            Some(s) => Body::from_stream(s),
+            None => Body::empty(),
+        };
+        return Ok(body.into_response());
+    }
     // Register (or connect) now, before answering, so a following `start` finds us.
     let (tx, rx) = tokio::sync::oneshot::channel();
     let running_shim = c.shim().filter(|_| r.state.running);
@@ -267,7 +399,11 @@ pub async fn exec_start(
             .map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?
     };
     let inst = st.containers.exec_get(&id)?;
-    let tty = body.tty.unwrap_or(false) || inst.spec.tty;
+    // As in dockerd, the start request's Tty alone decides whether output is framed: an exec
+    // created with a TTY but started with `Tty: false` (docker-py's default) gets its raw TTY
+    // output wrapped in stdout frames.
+    let tty = body.tty.unwrap_or(false);
+    let frame_tty_output = inst.spec.tty && !tty;
     let stdin = inst.spec.attach_stdin;
     let detach_keys = parse_detach_keys(if inst.spec.detach_keys.is_empty() {
         "ctrl-p,ctrl-q"
@@ -278,47 +414,63 @@ pub async fn exec_start(
         st.containers.exec_start(&id, true, body.tty).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let stream = match st.containers.exec_start(&id, false, body.tty).await {
-        Ok(s) => s,
-        // Like dockerd: once the process failed to start (its exit code is already set), the
-        // connection is still upgraded and the error goes to the client's stdout; the client
-        // then reads the exit code (126/127) from the exec's inspect.
-        Err(e) if wants_upgrade && crate::containers::lock(&inst.run).exit_code.is_some() => {
-            let msg = format!("{}\r\n", e.message);
-            tokio::spawn(async move {
-                if let Ok(upgraded) = on_upgrade.await {
-                    let mut io = TokioIo::new(upgraded);
-                    let bytes = msg.into_bytes();
-                    let frame = if tty {
-                        bytes
+    if wants_upgrade {
+        // Like dockerd: answer 101 first and start the process only then. Output that exists
+        // before the client has read the response headers could share a read with them, and
+        // clients that go on reading the raw socket (docker-py) would lose it.
+        if crate::containers::lock(&inst.run).started {
+            return Err(ApiError::conflict(format!(
+                "Error: Exec command {id} has already run"
+            )));
+        }
+        let c = st.containers.get(&inst.container_id)?;
+        if !c.snapshot().state.running {
+            return Err(ApiError::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let svc = st.containers.clone();
+        let start_tty = body.tty;
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let mut io = TokioIo::new(upgraded);
+            match svc.exec_start(&id, false, start_tty).await {
+                Ok(Some(stream)) => {
+                    if frame_tty_output {
+                        splice(StdoutFramer::new(io), stream, stdin, detach_keys).await;
                     } else {
-                        let mut f = vec![1u8, 0, 0, 0];
-                        f.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-                        f.extend_from_slice(&bytes);
-                        f
-                    };
-                    let _ = io.write_all(&frame).await;
+                        splice(io, stream, stdin, detach_keys).await;
+                    }
+                    svc.exec_finish(&inst).await;
+                }
+                Ok(None) => {}
+                // The process did not start: as dockerd does, the error goes to the client's
+                // stdout; the client then reads the exit code (126/127) from the exec's inspect.
+                Err(e) => {
+                    let msg = format!("{}\r\n", e.message).into_bytes();
+                    let out = if tty { msg } else { stdout_frame(&msg) };
+                    let _ = io.write_all(&out).await;
                     let _ = io.shutdown().await;
                 }
-            });
-            return Ok(upgrade_response(tty));
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(stream) = stream else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    let svc = st.containers.clone();
-    if wants_upgrade {
-        tokio::spawn(async move {
-            if let Ok(upgraded) = on_upgrade.await {
-                splice(TokioIo::new(upgraded), stream, stdin, detach_keys).await;
             }
-            svc.exec_finish(&inst).await;
         });
         return Ok(upgrade_response(tty));
     }
-    let s = tokio_util::io::ReaderStream::new(stream);
+    let Some(stream) = st.containers.exec_start(&id, false, body.tty).await? else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let s = tokio_util::io::ReaderStream::new(stream).map(move |chunk| {
+        chunk.map(|b| {
+            if frame_tty_output {
+                bytes::Bytes::from(stdout_frame(&b))
+            } else {
+                b
+            }
+        })
+    });
     let ctype = if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -348,5 +500,20 @@ mod tests {
         let mut got = Vec::new();
         shim_r.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"ab\x10c");
+    }
+
+    #[tokio::test]
+    async fn tty_output_is_wrapped_in_stdout_frames() {
+        let (client, mut peer) = tokio::io::duplex(4);
+        let mut framed = StdoutFramer::new(client);
+        let writer = tokio::spawn(async move {
+            framed.write_all(b"hello").await.unwrap();
+            framed.write_all(b"!").await.unwrap();
+            framed.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(got, b"\x01\0\0\0\0\0\0\x05hello\x01\0\0\0\0\0\0\x01!");
     }
 }

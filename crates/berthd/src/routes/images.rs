@@ -447,8 +447,17 @@ pub async fn load(
     let loaded = crate::archive::with_body_reader(body, move |r| {
         images.load(r, &mut |_| {}).map_err(image_err)
     })
-    .await?;
+    .await;
     let mut out = String::new();
+    // dockerd answers 200 and reports a failed load in the JSON stream (docker-py raises
+    // ImageLoadError from it), and streams the lines chunked so clients decode them one by one.
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            out.push_str(&format!("{}\n", crate::progress::error_line(&e.message)));
+            Vec::new()
+        }
+    };
     for img in loaded {
         st.events
             .publish("image", "load", &img.id.to_string(), BTreeMap::new());
@@ -465,7 +474,21 @@ pub async fn load(
             ));
         }
     }
-    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        chunked_lines(out),
+    )
+        .into_response())
+}
+
+/// A body of JSON lines sent chunked (no Content-Length), one chunk per line, as dockerd's
+/// flushing writer does: docker-py decodes a non-chunked body as one JSON document.
+fn chunked_lines(text: String) -> Body {
+    let lines: Vec<Result<Bytes, std::convert::Infallible>> = text
+        .split_inclusive('\n')
+        .map(|l| Ok(Bytes::from(l.to_string())))
+        .collect();
+    Body::from_stream(futures_util::stream::iter(lines))
 }
 
 /// Query of prune.
@@ -591,5 +614,20 @@ mod tests {
         assert!(reference_matches("busybox:lat*", "busybox:latest"));
         assert!(!reference_matches("*box", "library/other:latest"));
         assert!(reference_matches("localhost:5000/*", "localhost:5000/x:1"));
+    }
+
+    #[tokio::test]
+    async fn json_lines_are_sent_chunked_one_per_chunk() {
+        use http_body_util::BodyExt as _;
+        let mut body = chunked_lines("{\"a\":1}\n{\"b\":2}\n".to_string());
+        assert_eq!(axum::body::HttpBody::size_hint(&body).exact(), None);
+        let mut chunks = Vec::new();
+        while let Some(f) = body.frame().await {
+            chunks.push(f.unwrap().into_data().unwrap());
+        }
+        assert_eq!(
+            chunks,
+            vec![Bytes::from("{\"a\":1}\n"), Bytes::from("{\"b\":2}\n")]
+        );
     }
 }

@@ -79,8 +79,7 @@ pub async fn create(
     State(st): State<AppState>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json)> {
-    let req: berth_network::NetworkCreate =
-        serde_json::from_slice(&body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let req: berth_network::NetworkCreate = super::decode_go_json(&body)?;
     let name = req.name.clone();
     let driver = if req.driver.is_empty() {
         "bridge".to_string()
