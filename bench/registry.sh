@@ -118,7 +118,8 @@ bench() {
         loc=$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/raw/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
         [[ $loc == /* ]] && loc="http://127.0.0.1:$port$loc"
         [[ $loc == *\?* ]] && sep='&' || sep='?'
-        curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$SRC/blobs/sha256/$LAYER" \
+        # -T streams the file (--data-binary would read all of it into memory first).
+        curl -fsS -o /dev/null -T "$SRC/blobs/sha256/$LAYER" -H 'Content-Type: application/octet-stream' -H 'Expect:' \
             "${loc}${sep}digest=sha256:$LAYER"
         t3=$(now)
         curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/bench/raw/blobs/sha256:$LAYER"
