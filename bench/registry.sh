@@ -10,7 +10,9 @@
 # (no recompression) and the timings measure the registries, not the client's compressor.
 # Both registries store on the same filesystem (under $TMPDIR) and listen on 127.0.0.1. Besides
 # skopeo (whose own digesting and file writes bound what any registry can show), a raw curl
-# upload/download of the same layer measures the servers alone.
+# upload/download of the same layer measures the servers alone. Last, `berth pull` through berthd
+# and `docker pull` through a real dockerd (where installed) fetch the same image from
+# berth-registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-200}
@@ -21,6 +23,7 @@ cleanup() {
     set +e
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    grep " $ROOT" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l
     rm -rf "$ROOT"
 }
 trap cleanup EXIT
@@ -33,9 +36,10 @@ fi
 # The Debian package starts a system service on :5000; we run our own instances instead.
 
 if [[ -z "${BERTH_REGISTRY:-}" ]]; then
-    cargo build --release -p berth-registry -q
+    cargo build --release -p berth-registry -p berthd -p berth-cli -q
     BERTH_REGISTRY=$PWD/target/release/berth-registry
 fi
+BERTH_BIN=$(dirname "$BERTH_REGISTRY")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -150,3 +154,56 @@ row "docker-registry $DIST_VERSION" curl "$D_CP" "$D_CL"
 printf '\nspeedup berth/distribution (target >= 2x): skopeo push %.2fx, pull %.2fx; curl push %.2fx, pull %.2fx\n' \
     "$(echo "$D_SP / $B_SP" | bc -l)" "$(echo "$D_SL / $B_SL" | bc -l)" \
     "$(echo "$D_CP / $B_CP" | bc -l)" "$(echo "$D_CL / $B_CL" | bc -l)"
+
+# --- engine pulls: `berth pull` through berthd beside `docker pull` through a real dockerd, of the
+# same image from one berth-registry on 127.0.0.1 (both engines treat loopback registries as
+# insecure). Each round removes the image first, so every pull fetches, verifies and unpacks the
+# whole layer. dockerd runs with no bridge and no iptables, so it leaves the host's network alone.
+port=$(free_port)
+start_berth "$port" "$ROOT/pullreg"
+REF="127.0.0.1:$port/bench/img:bench"
+skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$SRC:bench" "docker://$REF"
+
+pull_rounds() { # pull_rounds CLI...: median seconds of ROUNDS cold pulls of $REF
+    local t=()
+    for ((i = 0; i < ROUNDS; i++)); do
+        "$@" rmi -f "$REF" >/dev/null 2>&1 || true
+        local s e
+        s=$(now)
+        "$@" pull -q "$REF" >/dev/null
+        e=$(now)
+        t+=("$(echo "$e - $s" | bc -l)")
+    done
+    printf '%s\n' "${t[@]}" | median
+}
+
+"$BERTH_BIN/berthd" --data-root "$ROOT/berthd" --exec-root "$ROOT/berthd-exec" -H "unix://$ROOT/berthd.sock" \
+    --pidfile "$ROOT/berthd.pid" >"$ROOT/berthd.log" 2>&1 &
+PIDS+=($!)
+deadline=$((SECONDS + 20))
+until "$BERTH_BIN/berth" -H "unix://$ROOT/berthd.sock" version >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || { echo "berthd did not come up" >&2; exit 1; }
+    sleep 0.05
+done
+B_PULL=$(pull_rounds "$BERTH_BIN/berth" -H "unix://$ROOT/berthd.sock")
+D_PULL=-
+if command -v dockerd >/dev/null; then
+    dockerd --data-root "$ROOT/dockerd" --exec-root "$ROOT/dockerd-exec" -H "unix://$ROOT/dockerd.sock" \
+        --pidfile "$ROOT/dockerd.pid" --bridge=none --iptables=false --ip-masq=false \
+        >"$ROOT/dockerd.log" 2>&1 &
+    PIDS+=($!)
+    deadline=$((SECONDS + 30))
+    until docker -H "unix://$ROOT/dockerd.sock" version >/dev/null 2>&1; do
+        (( SECONDS < deadline )) || { echo "dockerd did not come up" >&2; exit 1; }
+        sleep 0.1
+    done
+    D_PULL=$(pull_rounds docker -H "unix://$ROOT/dockerd.sock")
+fi
+printf '\npull of the same image through an engine, median of %d cold pulls (target for berth <= 1 s)\n' "$ROUNDS"
+printf '%-34s %9s\n' engine "pull s"
+printf '%-34s %9.3f\n' "berth pull -> berthd" "$B_PULL"
+if [[ $D_PULL == - ]]; then
+    printf '%-34s %9s\n' "docker pull -> dockerd" "-"
+else
+    printf '%-34s %9.3f\n' "docker pull -> dockerd $(dockerd --version | awk '{print $3}' | tr -d ,)" "$D_PULL"
+fi
