@@ -211,7 +211,15 @@ impl ContainerService {
             .filter(|_| r.state.running)
             .ok_or_else(|| ApiError::conflict(format!("Container {} is not running", r.id)))?;
         let tty = tty.unwrap_or(inst.spec.tty) || inst.spec.tty;
-        let process = self.exec_process(&c, &inst.spec, tty)?;
+        // As in dockerd, an exec that cannot be set up or started (unknown user, missing or
+        // non-executable command) ends with exit code 126.
+        let failed = |e: ApiError| {
+            let mut run = lock(&inst.run);
+            run.running = false;
+            run.exit_code = Some(126);
+            e
+        };
+        let process = self.exec_process(&c, &inst.spec, tty).map_err(failed)?;
         match shim.exec(id, &process, detach).await {
             Ok((pid, stream)) => {
                 let mut run = lock(&inst.run);
@@ -223,25 +231,12 @@ impl ContainerService {
                     .publish("container", "exec_start: exec", &r.id, a);
                 Ok(stream)
             }
-            Err(e) => {
-                let msg = e.to_string();
-                let code = if msg.contains("executable file not found")
-                    || msg.contains("no such file or directory")
-                {
-                    127
-                } else {
-                    126
-                };
-                let mut run = lock(&inst.run);
-                run.running = false;
-                run.exit_code = Some(code);
-                Err(ApiError::new(
-                    berth_core::ErrorKind::Internal,
-                    format!(
-                        "OCI runtime exec failed: exec failed: unable to start container process: {msg}: unknown"
-                    ),
-                ))
-            }
+            Err(e) => Err(failed(ApiError::new(
+                berth_core::ErrorKind::Internal,
+                format!(
+                    "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
+                ),
+            ))),
         }
     }
 
