@@ -526,10 +526,19 @@ fn exec_options_and_errors() {
                 == "bg"),
             "{cli:?}: detached exec did not run"
         );
+        // dockerd ends every exec that cannot start with 126 (unlike `run`, which says 127).
         let o = d.cli(cli, &["exec", "ex", "nosuch"]);
-        assert_eq!(o.code, 127, "{cli:?} {} {}", o.stdout, o.stderr);
+        assert_eq!(o.code, 126, "{cli:?} {} {}", o.stdout, o.stderr);
         assert!(
             format!("{}{}", o.stdout, o.stderr).contains("executable file not found in $PATH"),
+            "{cli:?} {} {}",
+            o.stdout,
+            o.stderr
+        );
+        let o = d.cli(cli, &["exec", "-u", "nouser", "ex", "true"]);
+        assert_eq!(o.code, 126, "{cli:?} {} {}", o.stdout, o.stderr);
+        assert!(
+            format!("{}{}", o.stdout, o.stderr).contains("nouser"),
             "{cli:?} {} {}",
             o.stdout,
             o.stderr
@@ -1286,7 +1295,58 @@ fn docker_py_api_details() {
     d.docker(&["rm", "--link", "pweb/my-db"]).ok();
     assert_ne!(d.docker(&["rm", "--link", "pweb/my-db"]).code, 0);
     assert_eq!(d.inspect("{{.State.Status}}", "pdb"), "running");
-    d.docker(&["rm", "-f", "pk", "pcv", "pat", "pmc", "pex", "pdb", "pweb"])
-        .ok();
-    d.docker(&["network", "rm", "pmac", "pnull"]).ok();
+    // A commit records the container's own config as ContainerConfig.
+    d.docker(&["commit", "pat", "pat-img"]).ok();
+    assert_eq!(
+        d.inspect("{{.ContainerConfig.Image}}", "pat-img"),
+        "busybox"
+    );
+    // An endpoint link to a container that does not exist yet resolves once it runs.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "plc",
+        "--network",
+        "pmac",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    d.docker(&["network", "create", "plinks"]).ok();
+    d.docker(&[
+        "network",
+        "connect",
+        "--link",
+        "plater:bar",
+        "plinks",
+        "plc",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "plater",
+        "--network",
+        "plinks",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let o = d.docker(&["exec", "plc", "nslookup", "bar"]);
+    assert_eq!(o.code, 0, "{} {}", o.stdout, o.stderr);
+    let ip = d.inspect(
+        "{{(index .NetworkSettings.Networks \"plinks\").IPAddress}}",
+        "plater",
+    );
+    assert!(o.stdout.contains(&ip), "{ip}: {}", o.stdout);
+    d.docker(&[
+        "rm", "-f", "pk", "pcv", "pat", "pmc", "pex", "pdb", "pweb", "plc", "plater",
+    ])
+    .ok();
+    d.docker(&["rmi", "pat-img"]).ok();
+    d.docker(&["network", "rm", "pmac", "pnull", "plinks"]).ok();
 }

@@ -252,9 +252,9 @@ impl super::ContainerService {
         } else {
             Vec::new()
         };
-        let links = self.resolve_links(&rec);
         let mut first = true;
         for (name, ep) in networks.iter_mut() {
+            let links = self.resolve_links(&rec, ep);
             let req = berth_network::EndpointRequest {
                 mac: rec.config.mac_address.clone().filter(|m| !m.is_empty()),
                 // Ports are published once, through the first network.
@@ -264,7 +264,7 @@ impl super::ContainerService {
                 } else {
                     Vec::new()
                 },
-                ..endpoint_request(&rec, ep, links.clone())
+                ..endpoint_request(&rec, ep, links)
             };
             let info = match self.net.connect(&rec.id, &sandbox, name, req).await {
                 Ok(i) => i,
@@ -301,16 +301,20 @@ impl super::ContainerService {
     }
 
     /// `--link name[:alias]` as (container name, alias) pairs of existing containers.
-    fn resolve_links(&self, rec: &ContainerRecord) -> Vec<(String, String)> {
-        rec.host_config
-            .links
-            .clone()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|l| {
+    /// The legacy links of one endpoint as (target name, alias): the container's `--link`s
+    /// plus the endpoint's own `Links`. A target that does not exist yet keeps the name it was
+    /// given: the embedded DNS resolves links when asked, so it answers once the target runs.
+    fn resolve_links(&self, rec: &ContainerRecord, ep: &EndpointSettings) -> Vec<(String, String)> {
+        let mut all = rec.host_config.links.clone().unwrap_or_default();
+        all.extend(ep.links.clone().unwrap_or_default());
+        all.iter()
+            .map(|l| {
                 let (target, alias) = parse_link(l);
-                let other = self.get(&target).ok()?.snapshot();
-                Some((other.short_name().to_string(), alias))
+                let name = match self.get(&target) {
+                    Ok(other) => other.snapshot().short_name().to_string(),
+                    Err(_) => target,
+                };
+                (name, alias)
             })
             .collect()
     }
@@ -566,7 +570,7 @@ impl super::ContainerService {
         self.validate_endpoints(&mut want)?;
         let mut ep = want.remove(&net.name).unwrap_or_default();
         if rec.state.running && !rec.sandbox_key.is_empty() {
-            let req = endpoint_request(&rec, &ep, self.resolve_links(&rec));
+            let req = endpoint_request(&rec, &ep, self.resolve_links(&rec, &ep));
             let info = self
                 .net
                 .connect(
