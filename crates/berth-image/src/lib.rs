@@ -165,6 +165,9 @@ pub struct CommitOptions {
     pub comment: String,
     /// Container id.
     pub container_id: String,
+    /// The container's own config as it ran (before overrides and changes): the image's
+    /// `container_config`, as dockerd records it.
+    pub container_config: Option<RunConfig>,
     /// Tag to give the image.
     pub reference: Option<berth_core::Reference>,
 }

@@ -621,7 +621,10 @@ impl ImageStore {
                 .filter(|s| !s.is_empty());
             cfg.config = Some(run);
             cfg.container = Some(opts.container_id.clone()).filter(|s| !s.is_empty());
-            cfg.container_config = None;
+            cfg.container_config = opts
+                .container_config
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok());
             cfg.created = Some(created.clone());
             cfg.author = author.clone();
             cfg.comment = comment.clone();

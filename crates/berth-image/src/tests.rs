@@ -443,6 +443,10 @@ fn commit_over(
         author: "me".into(),
         comment: "snap".into(),
         container_id: CID.into(),
+        container_config: Some(crate::RunConfig {
+            image: Some("base:1".into()),
+            ..Default::default()
+        }),
         reference: tag.and_then(reference),
     };
     store.commit(&mut &tar[..], opts).unwrap()
@@ -465,6 +469,11 @@ fn commit_stacks_a_layer_and_rmi_prunes_the_parent_chain() {
     assert_eq!(child.parent.as_ref(), Some(&base.id));
     assert_eq!(child.config.author.as_deref(), Some("me"));
     assert_eq!(child.config.container.as_deref(), Some(CID));
+    assert_eq!(
+        child.config.container_config.as_ref().unwrap()["Image"],
+        "base:1",
+        "the container's own config is kept"
+    );
     assert_eq!(
         child.config.config.as_ref().unwrap().env,
         Some(vec!["X=1".to_string()])

@@ -561,9 +561,10 @@ pub async fn commit(
     let pause = q.pause.is_none() || qbool(&q.pause);
     let paused_here =
         pause && r.state.running && !r.state.paused && st.containers.pause(&c.id).await.is_ok();
-    let mut run_cfg: berth_image::RunConfig =
+    let container_cfg: berth_image::RunConfig =
         serde_json::from_value(serde_json::to_value(&r.config).unwrap_or(Value::Null))
             .unwrap_or_default();
+    let mut run_cfg = container_cfg.clone();
     if let Some(o) = overrides {
         berth_image::overlay_run_config(&mut run_cfg, o);
     }
@@ -579,6 +580,7 @@ pub async fn commit(
         author: q.author.unwrap_or_default(),
         comment: q.comment.unwrap_or_default(),
         container_id: c.id.clone(),
+        container_config: Some(container_cfg),
         reference,
     };
     let res = tokio::task::spawn_blocking(move || -> ApiResult<berth_image::ImageRecord> {
