@@ -101,7 +101,13 @@ impl BuildOptions {
         let truthy =
             |v: &str| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes");
         let bad = |k: &str, e: serde_json::Error| BuildError::Invalid(format!("invalid {k}: {e}"));
+        // Go's FormValue: a parameter given twice counts with its first value (docker-py sends
+        // `dockerfile` twice for an out-of-context Dockerfile); only `t` repeats.
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
+            if k != "t" && !seen.insert(k.as_str()) {
+                continue;
+            }
             match k.as_str() {
                 "dockerfile" if !v.is_empty() => o.dockerfile = v.clone(),
                 "t" if !v.is_empty() => o.tags.push(v.clone()),
@@ -1560,10 +1566,10 @@ impl<'a> Builder<'a> {
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let mut readers = Vec::new();
         if let Some(o) = child.stdout.take() {
-            readers.push(spawn_reader(Box::new(o), tx.clone()));
+            readers.push(spawn_reader(Box::new(o), tx.clone(), false));
         }
         if let Some(e) = child.stderr.take() {
-            readers.push(spawn_reader(Box::new(e), tx.clone()));
+            readers.push(spawn_reader(Box::new(e), tx.clone(), true));
         }
         drop(tx);
         for chunk in rx {
@@ -2057,9 +2063,12 @@ fn write_file(p: &Path, data: &[u8], attrs: CopyAttrs) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Forwards what `r` yields to `tx`, chunk by chunk. Stderr chunks are wrapped in the ANSI
+/// bright-red escape codes, as dockerd's classic builder marks a step's stderr.
 fn spawn_reader(
     mut r: Box<dyn Read + Send>,
     tx: std::sync::mpsc::Sender<Vec<u8>>,
+    stderr: bool,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
@@ -2067,7 +2076,12 @@ fn spawn_reader(
             match r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send(buf[..n].to_vec()).is_err() {
+                    let chunk = if stderr {
+                        [b"\x1b[91m".as_slice(), &buf[..n], b"\x1b[0m"].concat()
+                    } else {
+                        buf[..n].to_vec()
+                    };
+                    if tx.send(chunk).is_err() {
                         break;
                     }
                 }
@@ -2104,6 +2118,7 @@ mod tests {
             ("t", "a:1"),
             ("t", "b"),
             ("dockerfile", "sub/Dockerfile.dev"),
+            ("dockerfile", "second/Dockerfile"),
             ("buildargs", r#"{"A":"1","B":null}"#),
             ("labels", r#"{"l":"v"}"#),
             ("nocache", "1"),
