@@ -380,6 +380,10 @@ fn add_url_and_run_network() {
     .ok();
     let o = d.docker(&["run", "--rm", "netnone", "cat", "/ifaces"]).ok();
     assert_eq!(o.out(), "0");
+    // A step's stderr comes back wrapped in dockerd's red escape codes.
+    write(&net, "Dockerfile", "FROM busybox\nRUN echo oops >&2\n");
+    let o = d.docker(&["build", net.to_str().unwrap()]).ok();
+    assert!(o.stdout.contains("\x1b[91moops\n\x1b[0m"), "{:?}", o.stdout);
     // A failed download fails the build with the status.
     write(
         &ctx,
