@@ -67,7 +67,7 @@ pub struct BuildOptions {
     pub cache_from: Vec<String>,
     /// `shmsize` in bytes for RUN.
     pub shm_size: Option<u64>,
-    /// `extrahosts` (accepted, unused).
+    /// `extrahosts`: `name:ip` lines RUN steps see in /etc/hosts.
     pub extra_hosts: Vec<String>,
 }
 
@@ -102,10 +102,10 @@ impl BuildOptions {
             |v: &str| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "t" | "yes");
         let bad = |k: &str, e: serde_json::Error| BuildError::Invalid(format!("invalid {k}: {e}"));
         // Go's FormValue: a parameter given twice counts with its first value (docker-py sends
-        // `dockerfile` twice for an out-of-context Dockerfile); only `t` repeats.
+        // `dockerfile` twice for an out-of-context Dockerfile); only `t` and `extrahosts` repeat.
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs {
-            if k != "t" && !seen.insert(k.as_str()) {
+            if k != "t" && k != "extrahosts" && !seen.insert(k.as_str()) {
                 continue;
             }
             match k.as_str() {
@@ -1503,6 +1503,28 @@ impl<'a> Builder<'a> {
                 mounts.push(berth_oci::bind_mount(Path::new(f), f, true, None));
             }
         }
+        // `--add-host`: RUN steps see the extra names in an /etc/hosts of their own.
+        if !self.opts.extra_hosts.is_empty() && m.rootfs.join("etc").is_dir() {
+            let base = if network == berth_oci::NamespaceMode::Host {
+                std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let hosts_file = m.dir.join("hosts");
+            std::fs::write(
+                &hosts_file,
+                hosts_with_extras(&base, &self.opts.extra_hosts),
+            )
+            .map_err(io_err(hosts_file.display().to_string()))?;
+            mounts.retain(|mnt| mnt.destination() != Path::new("/etc/hosts"));
+            let inside =
+                fsutil::resolve_in_root(&m.rootfs, "/etc/hosts").map_err(io_err("/etc/hosts"))?;
+            if std::fs::symlink_metadata(&inside).is_err() && !created_mountpoints.contains(&inside)
+            {
+                created_mountpoints.push(inside);
+            }
+            mounts.push(berth_oci::bind_mount(&hosts_file, "/etc/hosts", true, None));
+        }
         let input = berth_oci::SpecInput {
             mounts,
             id: id.clone(),
@@ -2063,6 +2085,25 @@ fn write_file(p: &Path, data: &[u8], attrs: CopyAttrs) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An /etc/hosts for a RUN step: `base` (or the loopback names when empty) plus one line per
+/// `name:ip` extra host, as `--add-host` writes them.
+fn hosts_with_extras(base: &str, extras: &[String]) -> String {
+    let mut out = if base.trim().is_empty() {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string()
+    } else {
+        base.to_string()
+    };
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    for e in extras {
+        if let Some((name, ip)) = e.split_once(':') {
+            out.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    out
+}
+
 /// Forwards what `r` yields to `tx`, chunk by chunk. Stderr chunks are wrapped in the ANSI
 /// bright-red escape codes, as dockerd's classic builder marks a step's stderr.
 fn spawn_reader(
@@ -2113,12 +2154,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn extra_hosts_are_appended_to_the_hosts_file() {
+        let extras = vec![
+            "hello.test:10.0.0.1".to_string(),
+            "v6.test:fd00::1".to_string(),
+        ];
+        assert_eq!(
+            hosts_with_extras("", &extras),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.1\thello.test\nfd00::1\tv6.test\n"
+        );
+        assert_eq!(
+            hosts_with_extras("1.2.3.4 h", &extras[..1]),
+            "1.2.3.4 h\n10.0.0.1\thello.test\n"
+        );
+    }
+
+    #[test]
     fn options_from_query() {
         let q: Vec<(String, String)> = [
             ("t", "a:1"),
             ("t", "b"),
             ("dockerfile", "sub/Dockerfile.dev"),
             ("dockerfile", "second/Dockerfile"),
+            ("extrahosts", "a.test:10.0.0.1"),
+            ("extrahosts", "b.test:10.0.0.2"),
             ("buildargs", r#"{"A":"1","B":null}"#),
             ("labels", r#"{"l":"v"}"#),
             ("nocache", "1"),
@@ -2135,6 +2194,7 @@ mod tests {
         let o = BuildOptions::from_query(&q).unwrap();
         assert_eq!(o.tags, vec!["a:1", "b"]);
         assert_eq!(o.dockerfile, "sub/Dockerfile.dev");
+        assert_eq!(o.extra_hosts, vec!["a.test:10.0.0.1", "b.test:10.0.0.2"]);
         assert_eq!(o.build_args.get("A"), Some(&Some("1".to_string())));
         assert_eq!(o.build_args.get("B"), Some(&None));
         assert_eq!(o.labels.get("l").map(String::as_str), Some("v"));

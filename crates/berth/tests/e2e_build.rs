@@ -380,6 +380,19 @@ fn add_url_and_run_network() {
     .ok();
     let o = d.docker(&["run", "--rm", "netnone", "cat", "/ifaces"]).ok();
     assert_eq!(o.out(), "0");
+    // --add-host reaches RUN's /etc/hosts, on the host network and without one.
+    write(
+        &net,
+        "Dockerfile",
+        "FROM busybox\nRUN grep -q '10.1.2.3.*extra.test' /etc/hosts\nRUN --network=none grep -q '10.1.2.3.*extra.test' /etc/hosts\n",
+    );
+    d.docker(&[
+        "build",
+        "--add-host",
+        "extra.test:10.1.2.3",
+        net.to_str().unwrap(),
+    ])
+    .ok();
     // A step's stderr comes back wrapped in dockerd's red escape codes.
     write(&net, "Dockerfile", "FROM busybox\nRUN echo oops >&2\n");
     let o = d.docker(&["build", net.to_str().unwrap()]).ok();
