@@ -136,6 +136,8 @@ pub struct IpamPool {
     pub ip_range: String,
     /// Gateway address.
     pub gateway: String,
+    /// Named addresses the IPAM must never hand out (`--aux-address name=ip`).
+    pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
 /// What a container asks for when joining a network.

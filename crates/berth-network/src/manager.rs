@@ -480,6 +480,9 @@ impl State {
         if let Some(r) = self.reserved.get(net) {
             s.extend(r.keys().copied());
         }
+        if let Some(n) = self.nets.iter().find(|n| n.id == net) {
+            s.extend(n.aux_addresses.values().copied());
+        }
         s
     }
 }
@@ -515,6 +518,7 @@ impl NetworkManager {
                     gateway: None,
                     ip_range: None,
                     show_gateway: false,
+                    aux_addresses: BTreeMap::new(),
                     internal: false,
                     attachable: false,
                     enable_ipv6: false,
@@ -591,6 +595,7 @@ impl NetworkManager {
                 gateway: Some(gw),
                 ip_range: cfg.fixed_cidr.clone(),
                 show_gateway: false,
+                aux_addresses: BTreeMap::new(),
                 internal: false,
                 attachable: false,
                 enable_ipv6: false,
@@ -796,6 +801,7 @@ impl NetworkManager {
             .iter()
             .filter_map(|n| n.subnet.as_deref()?.parse().ok())
             .collect();
+        let mut aux_addresses = BTreeMap::new();
         let (subnet, gateway, ip_range, show_gateway) = match pool.filter(|p| !p.subnet.is_empty())
         {
             Some(p) => {
@@ -826,6 +832,19 @@ impl NetworkManager {
                     }
                     Some(r.to_string())
                 };
+                for (name, addr) in &p.auxiliary_addresses {
+                    let a: Ipv4Addr = addr.parse().map_err(|_| {
+                        NetError::InvalidArgument(format!(
+                            "invalid auxiliary address: {name}={addr}"
+                        ))
+                    })?;
+                    if !s.contains(a) {
+                        return Err(NetError::InvalidArgument(format!(
+                            "auxiliary address: ({name}:{addr}) must belong to the master pool: {s}"
+                        )));
+                    }
+                    aux_addresses.insert(name.clone(), a);
+                }
                 (s, gw, range, !p.gateway.is_empty())
             }
             None => {
@@ -875,6 +894,7 @@ impl NetworkManager {
             gateway: Some(gateway),
             ip_range,
             show_gateway,
+            aux_addresses,
             internal: req.internal,
             attachable: req.attachable,
             enable_ipv6: req.enable_ipv6,
@@ -1786,6 +1806,9 @@ fn network_json(
         {
             c.insert("Gateway".into(), json!(g.to_string()));
         }
+        if !n.aux_addresses.is_empty() {
+            c.insert("AuxiliaryAddresses".into(), json!(n.aux_addresses));
+        }
         config.push(Value::Object(c));
     }
     let prefix = n
@@ -1947,6 +1970,7 @@ mod tests {
             gateway: Some(Ipv4Addr::new(10, 77, 0, 1)),
             ip_range: None,
             show_gateway: false,
+            aux_addresses: BTreeMap::new(),
             internal: false,
             attachable: false,
             enable_ipv6: false,
@@ -1990,6 +2014,13 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(keys[0], "Name");
         assert_eq!(keys[keys.len() - 1], "Labels");
+        let mut aux = n.clone();
+        aux.aux_addresses
+            .insert("router".into(), Ipv4Addr::new(10, 77, 0, 5));
+        assert_eq!(
+            network_json(&aux, &[], &|_| None)["IPAM"]["Config"][0]["AuxiliaryAddresses"],
+            json!({"router": "10.77.0.5"})
+        );
 
         // Endpoint gateways: reported on ordinary networks, "" on internal and ipvlan L3 ones.
         let gw = Ipv4Addr::new(10, 77, 0, 1);

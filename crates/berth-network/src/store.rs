@@ -50,6 +50,9 @@ pub(crate) struct NetRecord {
     pub ip_range: Option<String>,
     /// Show Gateway in IPAM.Config (user-given or auto-allocated).
     pub show_gateway: bool,
+    /// `--aux-address`es: reserved, never given to an endpoint.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, Ipv4Addr>,
     pub internal: bool,
     pub attachable: bool,
     pub enable_ipv6: bool,

@@ -1295,6 +1295,60 @@ fn docker_py_api_details() {
     d.docker(&["rm", "--link", "pweb/my-db"]).ok();
     assert_ne!(d.docker(&["rm", "--link", "pweb/my-db"]).code, 0);
     assert_eq!(d.inspect("{{.State.Status}}", "pdb"), "running");
+    // --aux-address reserves an address and shows in inspect; one outside the subnet is refused.
+    d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.232.0.0/24",
+        "--aux-address",
+        "r=10.232.0.2",
+        "paux",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{json (index .IPAM.Config 0).AuxiliaryAddresses}}",
+            "paux"
+        ])
+        .ok()
+        .out(),
+        r#"{"r":"10.232.0.2"}"#
+    );
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "paux",
+            "busybox",
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .ok();
+    assert!(o.stdout.contains("10.232.0.3/24"), "{}", o.stdout);
+    let (code, body) = curl_api(
+        &d,
+        "POST",
+        "/networks/create",
+        Some(
+            r#"{"Name": "paux2", "IPAM": {"Config": [{"Subnet": "10.233.0.0/24",
+            "AuxiliaryAddresses": {"r": "10.9.0.2"}}]}}"#,
+        ),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("must belong to the master pool"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     // A commit records the container's own config as ContainerConfig.
     d.docker(&["commit", "pat", "pat-img"]).ok();
     assert_eq!(
@@ -1348,5 +1402,6 @@ fn docker_py_api_details() {
     ])
     .ok();
     d.docker(&["rmi", "pat-img"]).ok();
-    d.docker(&["network", "rm", "pmac", "pnull", "plinks"]).ok();
+    d.docker(&["network", "rm", "pmac", "pnull", "plinks", "paux"])
+        .ok();
 }
