@@ -827,6 +827,72 @@ impl Client {
         Ok(out)
     }
 
+    /// What `GET /distribution/{name}/json` answers, without pulling: the descriptor of the
+    /// manifest the reference names and the platforms it offers (an index's entries, or the
+    /// platform in a single manifest's config), as dockerd's `DistributionInspect`.
+    pub async fn inspect_distribution(
+        &self,
+        reference: &str,
+        auth: Option<&AuthConfig>,
+    ) -> Result<serde_json::Value, DistError> {
+        let r = parse_reference(reference)?;
+        let shown = if r.domain == "docker.io" {
+            r.familiar_string()
+        } else {
+            r.to_string()
+        };
+        let tag_id = match (&r.tag, &r.digest) {
+            (_, Some(d)) => d.to_string(),
+            (Some(t), None) => t.clone(),
+            (None, None) => "latest".into(),
+        };
+        let quiet = |_: Progress| {};
+        let mut last_err = None;
+        for (host, mirror) in self.endpoints(&r) {
+            let attempt = async {
+                let sess = self.pull_session(&r, &host, mirror, auth).await?;
+                let ctx = PullCtx {
+                    has_creds: sess.has_credentials(),
+                    sess,
+                    r: r.clone(),
+                    shown: shown.clone(),
+                    progress: &quiet,
+                };
+                let (body, digest, ct) = ctx.manifest(&tag_id).await?;
+                let doc: ManifestDoc = serde_json::from_slice(&body)
+                    .map_err(|e| DistError::Protocol(format!("invalid manifest: {e}")))?;
+                let mt = doc.media_type.clone().unwrap_or(ct);
+                let platforms: Vec<serde_json::Value> = if !doc.manifests.is_empty() {
+                    doc.manifests
+                        .iter()
+                        .filter_map(|d| d.platform.as_ref())
+                        .map(|p| platform_json(&p.architecture, &p.os, p.variant.as_deref()))
+                        .collect()
+                } else if let Some(cfg) = &doc.config {
+                    let mut f = tempfile::tempfile()
+                        .map_err(|e| DistError::Io(format!("temp file: {e}")))?;
+                    ctx.blob_to(&cfg.digest, Some(cfg.size), &mut f, None, &|_| {})
+                        .await?;
+                    let c: ImageConfig = serde_json::from_slice(&read_file(&mut f)?)
+                        .map_err(|e| DistError::Protocol(format!("invalid image config: {e}")))?;
+                    vec![platform_json(&c.architecture, &c.os, c.variant.as_deref())]
+                } else {
+                    Vec::new()
+                };
+                Ok::<_, DistError>(serde_json::json!({
+                    "Descriptor": {"mediaType": mt, "digest": digest.to_string(), "size": body.len()},
+                    "Platforms": platforms,
+                }))
+            };
+            match attempt.await {
+                Ok(v) => return Ok(v),
+                Err(e) if mirror => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| DistError::Transport("no registry endpoint".into())))
+    }
+
     /// Lists a repository's tags (`GET /v2/<name>/tags/list`).
     pub async fn tags(
         &self,
@@ -972,6 +1038,15 @@ impl Client {
         }
         Err(last_err.unwrap_or_else(|| DistError::Transport("no registry endpoint".into())))
     }
+}
+
+/// An OCI platform as dockerd's JSON writes it (`variant` only when set).
+fn platform_json(architecture: &str, os: &str, variant: Option<&str>) -> serde_json::Value {
+    let mut p = serde_json::json!({"architecture": architecture, "os": os});
+    if let Some(v) = variant.filter(|v| !v.is_empty()) {
+        p["variant"] = serde_json::json!(v);
+    }
+    p
 }
 
 fn read_file(f: &mut std::fs::File) -> Result<Vec<u8>, DistError> {

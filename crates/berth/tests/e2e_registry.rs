@@ -241,6 +241,31 @@ fn push_aux_result_and_all_tags_with_docker_and_berth() {
     let digest = aux["aux"]["Digest"].as_str().unwrap();
     let size = aux["aux"]["Size"].as_u64().unwrap();
     assert_eq!(status, format!("one: digest: {digest} size: {size}"));
+    // GET /distribution/{name}/json: the same descriptor, and the config's platform.
+    let o = Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(&d.sock)
+        .arg(format!("http://x/v1.41/distribution/{one}/json"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["Descriptor"]["digest"], digest, "{v}");
+    assert_eq!(v["Descriptor"]["size"], size, "{v}");
+    assert_eq!(v["Platforms"][0]["os"], "linux", "{v}");
+    let o = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(&d.sock)
+        .arg(format!("http://x/v1.41/distribution/{host}/nosuch:1/json"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
 
     // 2. `docker push -a`: every local tag of the repository, then both pull back.
     let two = format!("{host}/multi:two");

@@ -66,6 +66,27 @@ pub async fn pull(
     .await
 }
 
+/// GET `/distribution/{name}/json`: the registry's manifest descriptor and platforms for an
+/// image reference (`name` may hold slashes and a port).
+pub async fn inspect(
+    State(st): State<AppState>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json> {
+    let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::not_found(format!(
+            "page not found: /distribution/{rest}"
+        )));
+    };
+    let auth = registry_auth(&headers);
+    let v = st
+        .registry
+        .inspect_distribution(name, auth.as_ref())
+        .await
+        .map_err(ApiError::from_classified)?;
+    Ok(Json(v))
+}
+
 /// `POST /images/{name}/push?tag=`. Without `tag` (`docker push --all-tags`, older clients)
 /// every local tag of the repository is pushed, as dockerd does.
 pub async fn push(

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/images/json", get(images::list))
         .route("/images/search", get(distribution::search))
         .route("/auth", post(distribution::auth))
+        .route("/distribution/{*rest}", get(distribution::inspect))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
