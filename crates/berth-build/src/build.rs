@@ -1035,6 +1035,27 @@ impl<'a> Builder<'a> {
     }
 
     /// Reuses a cached step when allowed; returns whether it did.
+    /// With `--cache-from`, as in dockerd's classic builder, a cached step counts only when it
+    /// is one of the named images or an ancestor of one (names that do not resolve are
+    /// skipped, so unknown names alone disable the cache).
+    fn cache_from_allows(&self, id: &Digest) -> bool {
+        // Bounds the parent walk should a chain ever loop.
+        const MAX_DEPTH: usize = 10_000;
+        self.opts.cache_from.iter().any(|name| {
+            let mut cur = self.b.store.get(name).ok().map(|r| r.id);
+            for _ in 0..MAX_DEPTH {
+                let Some(c) = cur else {
+                    return false;
+                };
+                if c == *id {
+                    return true;
+                }
+                cur = self.b.store.get(&c.to_string()).ok().and_then(|r| r.parent);
+            }
+            false
+        })
+    }
+
     fn try_cache(&mut self, st: &mut State, key: &str) -> Result<bool, BuildError> {
         if self.opts.no_cache {
             return Ok(false);
@@ -1042,6 +1063,9 @@ impl<'a> Builder<'a> {
         let Some(id) = self.b.cache_get(key) else {
             return Ok(false);
         };
+        if !self.opts.cache_from.is_empty() && !self.cache_from_allows(&id) {
+            return Ok(false);
+        }
         let Ok(cfg) = self.b.store.config(&id) else {
             return Ok(false);
         };

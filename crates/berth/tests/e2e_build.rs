@@ -64,6 +64,22 @@ fn builds_run_and_cache() {
         .docker(&["image", "inspect", "-f", "{{.Id}}", "site:v1"])
         .ok();
     assert_eq!(id1.out(), id2.out());
+    // --cache-from: the cache counts only for steps that are the named image or its ancestors.
+    let o = d
+        .docker(&["build", "--cache-from", "site:v1", "-t", "site:v1", ctx_s])
+        .ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 6, "{}", o.stdout);
+    let o = d
+        .docker(&[
+            "build",
+            "--cache-from",
+            "nosuchtag",
+            "-t",
+            "site:other",
+            ctx_s,
+        ])
+        .ok();
+    assert_eq!(o.stdout.matches("Using cache").count(), 0, "{}", o.stdout);
     // A changed file invalidates COPY and what follows.
     write(&ctx, "index.html", "<h1>changed</h1>\n");
     let o = d.berth(&["build", "-t", "site:v2", ctx_s]).ok();
