@@ -1097,6 +1097,11 @@ fn docker_py_api_details() {
         "{}",
         o.stderr
     );
+    // The default runtime (berth-runc) goes by dockerd's name for its own.
+    assert_eq!(
+        d.docker(&["info", "-f", "{{.DefaultRuntime}}"]).ok().out(),
+        "runc"
+    );
     // A SIGKILL kill returns once the container is down.
     d.docker(&["run", "-d", "--name", "pk", "busybox", "sleep", "100"])
         .ok();
@@ -1105,6 +1110,7 @@ fn docker_py_api_details() {
         d.inspect("{{.State.Running}} {{.State.ExitCode}}", "pk"),
         "false 137"
     );
+    assert_eq!(d.inspect("{{.HostConfig.Runtime}}", "pk"), "runc");
     // A container about to be restarted by its policy is not removed without force.
     d.docker(&[
         "run",

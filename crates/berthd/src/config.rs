@@ -262,9 +262,12 @@ impl DaemonConfig {
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("/usr/local/bin"));
+        // Our berth-runc answers to "runc", the name dockerd gives its default runtime (clients
+        // and test suites expect `HostConfig.Runtime` "runc"); "berth-runc" stays an alias.
+        // The host's runc is one `--add-runtime host-runc=/usr/sbin/runc` away.
         let mut runtimes = BTreeMap::new();
+        runtimes.insert("runc".to_string(), bin_dir.join("berth-runc"));
         runtimes.insert("berth-runc".to_string(), bin_dir.join("berth-runc"));
-        runtimes.insert("runc".to_string(), PathBuf::from("runc"));
         runtimes.insert("crun".to_string(), PathBuf::from("crun"));
         for (name, entry) in file.runtimes {
             runtimes.insert(name, PathBuf::from(entry.path));
@@ -279,7 +282,7 @@ impl DaemonConfig {
             .default_runtime
             .or(file.default_runtime)
             .or_else(|| std::env::var("BERTH_DEFAULT_RUNTIME").ok())
-            .unwrap_or_else(|| "berth-runc".into());
+            .unwrap_or_else(|| "runc".into());
         if !runtimes.contains_key(&default_runtime) {
             anyhow::bail!("default runtime {default_runtime:?} is not a configured runtime");
         }
@@ -446,6 +449,15 @@ mod tests {
         assert_eq!(cfg.runtime_path("myrt"), Some(PathBuf::from("/bin/true")));
         assert_eq!(cfg.hosts, vec![DEFAULT_HOST.to_string()]);
         assert!(cfg.runtime_path("nosuch").is_none());
+        // berth-runc is the default, under dockerd's name for its default runtime.
+        assert_eq!(cfg.default_runtime, "runc");
+        assert!(
+            cfg.runtime_path("runc")
+                .is_some_and(|p| p.ends_with("berth-runc")),
+            "{:?}",
+            cfg.runtime_path("runc")
+        );
+        assert_eq!(cfg.runtime_path("runc"), cfg.runtime_path("berth-runc"));
         assert_eq!(cfg.registry_certs_dir, PathBuf::from("/etc/berth/certs.d"));
     }
 

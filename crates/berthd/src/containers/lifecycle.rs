@@ -154,7 +154,9 @@ impl ContainerService {
                 max_size,
                 max_file: max_file.unwrap_or(if local { 5 } else { 1 }),
             },
-            sealed_runtime: if rec.runtime == super::SEALED_RUNTIME {
+            sealed_runtime: if self.cfg.runtime_path(&rec.runtime)
+                == self.cfg.runtime_path(super::SEALED_RUNTIME)
+            {
                 self.sealed_runtime.clone()
             } else {
                 None
