@@ -407,13 +407,15 @@ fn mounts(i: &SpecInput) -> Result<(Vec<Value>, Option<&'static str>), SpecError
             }
         }
     }
+    // The root's propagation follows the user's binds, with the values dockerd writes
+    // (`shared`/`slave`): runc takes the recursive spellings too, libcontainer does not.
     let mut propagation = None;
     for m in &user {
         let opts = m.options().clone().unwrap_or_default();
         if opts.iter().any(|o| o == "rshared" || o == "shared") {
-            propagation = Some("rshared");
+            propagation = Some("shared");
         } else if propagation.is_none() && opts.iter().any(|o| o == "rslave" || o == "slave") {
-            propagation = Some("rslave");
+            propagation = Some("slave");
         }
         out.push(serde_json::to_value(m).map_err(|e| SpecError::InvalidMount(e.to_string()))?);
     }

@@ -304,7 +304,7 @@ fn init_readonly_and_user_mounts() {
         m[10]["options"],
         json!(["noexec", "nosuid", "nodev", "size=1m"])
     );
-    assert_eq!(s["linux"]["rootfsPropagation"], "rshared");
+    assert_eq!(s["linux"]["rootfsPropagation"], "shared");
 
     let dev = spec(&SpecInput {
         mounts: vec![bind_mount(Path::new("/dev"), "/dev", false, None)],

@@ -250,3 +250,64 @@ fn named_anonymous_bind_and_tmpfs_volumes() {
     d.docker(&["volume", "rm", "data"]).ok();
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().out(), "");
 }
+
+/// Unmounts `path` when dropped (the test's own tmpfs).
+struct TmpfsMount(std::path::PathBuf);
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn mount_cmd(args: &[&str], path: &std::path::Path) {
+    let st = std::process::Command::new("mount")
+        .args(args)
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount {args:?} {}", path.display());
+}
+
+#[test]
+fn shared_bind_propagation_needs_a_shared_source_mount() {
+    common::prerequisites().unwrap_or_else(|e| panic!("{e}"));
+    let d = Daemon::start();
+    d.make_busybox("busybox");
+    let m = d.dir.path().join("propmnt");
+    std::fs::create_dir_all(&m).unwrap();
+    mount_cmd(&["-t", "tmpfs", "tmpfs"], &m);
+    let _guard = TmpfsMount(m.clone());
+    mount_cmd(&["--make-private"], &m);
+    std::fs::create_dir_all(m.join("src")).unwrap();
+    let bind = format!("{}:/x:rshared", m.join("src").display());
+    let o = d.docker(&["run", "--rm", "-v", &bind, "busybox", "true"]);
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!(
+            "path {} is mounted on {} but it is not a shared mount",
+            m.join("src").display(),
+            m.display()
+        )),
+        "{}",
+        o.stderr
+    );
+    // Once the source's mount is shared, the same bind runs, and with rshared propagation.
+    mount_cmd(&["--make-shared"], &m);
+    let o = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "busybox",
+            "grep",
+            " /x ",
+            "/proc/self/mountinfo",
+        ])
+        .ok();
+    assert!(o.stdout.contains("shared:"), "{}", o.stdout);
+}

@@ -170,6 +170,12 @@ impl ContainerService {
                     } else {
                         Path::new(&m.source).to_path_buf()
                     };
+                    if m.kind == "bind" && !m.propagation.is_empty() {
+                        let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+                        let real = std::fs::canonicalize(&source).unwrap_or(source.clone());
+                        check_propagation(&info, &real, &m.propagation)
+                            .map_err(ApiError::internal)?;
+                    }
                     let mut o = vec!["rbind".to_string()];
                     o.push(if m.propagation.is_empty() {
                         "rprivate".to_string()
@@ -227,5 +233,114 @@ impl ContainerService {
                     .then_some(r.id)
             })
             .collect()
+    }
+}
+
+/// dockerd's check before a bind with shared or slave propagation: the mount holding the
+/// source must itself be shared (`shared`/`rshared`), or shared or a slave (`slave`/`rslave`);
+/// otherwise the propagation asked for could never happen. `mountinfo` is
+/// /proc/self/mountinfo's text.
+pub(crate) fn check_propagation(
+    mountinfo: &str,
+    source: &Path,
+    propagation: &str,
+) -> Result<(), String> {
+    let slave_ok = match propagation {
+        "shared" | "rshared" => false,
+        "slave" | "rslave" => true,
+        _ => return Ok(()),
+    };
+    // The mount whose mount point is the longest prefix of `source`.
+    let holder = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let point = unescape_mountinfo(fields.get(4)?);
+            let optional: Vec<&str> = fields
+                .get(6..)?
+                .iter()
+                .take_while(|f| **f != "-")
+                .copied()
+                .collect();
+            source.starts_with(&point).then(|| {
+                (
+                    point,
+                    optional.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                )
+            })
+        })
+        .max_by_key(|(point, _)| point.as_os_str().len());
+    let Some((point, optional)) = holder else {
+        return Ok(());
+    };
+    let shared = optional.iter().any(|o| o.starts_with("shared:"));
+    let slave = optional.iter().any(|o| o.starts_with("master:"));
+    if shared || (slave_ok && slave) {
+        return Ok(());
+    }
+    Err(format!(
+        "path {} is mounted on {} but it is not a {} mount",
+        source.display(),
+        point.display(),
+        if slave_ok {
+            "shared or slave"
+        } else {
+            "shared"
+        }
+    ))
+}
+
+/// A mountinfo path field with its octal escapes (`\040` for a space) decoded.
+fn unescape_mountinfo(field: &str) -> std::path::PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    std::path::PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests: a panic is the failure report.
+mod propagation_tests {
+    use super::*;
+
+    const INFO: &str = "\
+22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+30 22 0:40 / /mnt/shared rw,relatime shared:7 - tmpfs tmpfs rw
+31 22 0:41 / /mnt/slave rw,relatime master:7 - tmpfs tmpfs rw
+32 22 0:42 / /mnt/with\\040space rw,relatime shared:9 - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn shared_and_slave_binds_need_a_matching_source_mount() {
+        let c = |p: &str, prop: &str| check_propagation(INFO, Path::new(p), prop);
+        assert_eq!(
+            c("/srv/data", "rshared").unwrap_err(),
+            "path /srv/data is mounted on / but it is not a shared mount"
+        );
+        assert_eq!(
+            c("/srv/data", "rslave").unwrap_err(),
+            "path /srv/data is mounted on / but it is not a shared or slave mount"
+        );
+        assert!(c("/srv/data", "rprivate").is_ok());
+        assert!(c("/mnt/shared/x", "rshared").is_ok());
+        assert!(c("/mnt/slave/x", "rslave").is_ok());
+        assert!(c("/mnt/slave/x", "shared").is_err());
+        assert!(c("/mnt/with space/y", "rshared").is_ok());
+        // Path components, not string prefixes.
+        assert!(c("/mnt/sharedother", "rshared").is_err());
     }
 }
