@@ -171,6 +171,47 @@ impl BuildOutput for CollectOutput {
 /// Pulls a missing base image by name (set by the daemon; errors are shown to the user).
 pub type Puller = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
+/// Puts RUN steps on a daemon network (`build --network <name>`); the daemon provides it, as
+/// networks are its business, not the builder's.
+pub trait NetworkJoiner: Send + Sync {
+    /// Joins step `id` to `network`: a network namespace with an endpoint there.
+    fn join(&self, id: &str, network: &str) -> Result<JoinedNetwork, String>;
+    /// Undoes `join` for step `id`.
+    fn leave(&self, id: &str);
+}
+
+/// Where a step joined a network.
+#[derive(Debug, Clone)]
+pub struct JoinedNetwork {
+    /// The network namespace to run in.
+    pub netns: PathBuf,
+    /// The resolv.conf a container on that network gets (the embedded DNS on user networks).
+    pub resolv_conf: String,
+}
+
+/// Leaves the network when the step is over, however it ends.
+struct LeaveNetwork {
+    joiner: Arc<dyn NetworkJoiner>,
+    id: String,
+}
+
+impl Drop for LeaveNetwork {
+    fn drop(&mut self) {
+        self.joiner.leave(&self.id);
+    }
+}
+
+/// The network a RUN step gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RunNet {
+    /// The host's (also what `default` and `bridge` mean here: no NAT on the hot path).
+    Host,
+    /// A private namespace with only loopback.
+    None,
+    /// A daemon network by name or id.
+    Named(String),
+}
+
 /// Errors of a build.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -251,6 +292,7 @@ pub struct LocalBackend {
     runtime_root: PathBuf,
     work_dir: PathBuf,
     puller: Option<Puller>,
+    networks: Option<Arc<dyn NetworkJoiner>>,
 }
 
 impl LocalBackend {
@@ -276,7 +318,14 @@ impl LocalBackend {
             runtime_root,
             work_dir,
             puller: None,
+            networks: None,
         })
+    }
+
+    /// Sets what puts RUN steps on daemon networks (`build --network <name>`).
+    pub fn with_networks(mut self, networks: Arc<dyn NetworkJoiner>) -> Self {
+        self.networks = Some(networks);
+        self
     }
 
     /// Sets the hook that pulls a missing (or, with `pull`, every) base image.
@@ -1417,7 +1466,7 @@ impl<'a> Builder<'a> {
                 )));
             }
         }
-        let network = run_network(
+        let run_net = run_network(
             dockerfile::flag(flags, "network"),
             self.opts.network_mode.as_deref(),
         );
@@ -1511,6 +1560,27 @@ impl<'a> Builder<'a> {
         };
         let mut env = run_cfg.env.clone().unwrap_or_default();
         env.extend(arg_env);
+        // `build --network <name>`: the step joins that daemon network (its DNS included) for as
+        // long as it runs; `_leave` takes it off again.
+        let (network, joined, _leave) = match &run_net {
+            RunNet::Host => (berth_oci::NamespaceMode::Host, None, None),
+            RunNet::None => (berth_oci::NamespaceMode::Private, None, None),
+            RunNet::Named(name) => {
+                let Some(joiner) = self.b.networks.clone() else {
+                    return Err(BuildError::Invalid(format!("network {name} not found")));
+                };
+                let j = joiner.join(&id, name).map_err(BuildError::Invalid)?;
+                let leave = LeaveNetwork {
+                    joiner,
+                    id: id.clone(),
+                };
+                (
+                    berth_oci::NamespaceMode::Path(j.netns.clone()),
+                    Some(j),
+                    Some(leave),
+                )
+            }
+        };
         // With the host network, RUN sees the host's resolver and hosts files (read-only, like
         // Docker's build containers); mount points the image lacked are removed before the diff.
         let mut mounts = Vec::new();
@@ -1527,8 +1597,27 @@ impl<'a> Builder<'a> {
                 mounts.push(berth_oci::bind_mount(Path::new(f), f, true, None));
             }
         }
-        // `--add-host`: RUN steps see the extra names in an /etc/hosts of their own.
-        if !self.opts.extra_hosts.is_empty() && m.rootfs.join("etc").is_dir() {
+        if let Some(j) = &joined
+            && m.rootfs.join("etc").is_dir()
+        {
+            let resolv = m.dir.join("resolv.conf");
+            std::fs::write(&resolv, &j.resolv_conf)
+                .map_err(io_err(resolv.display().to_string()))?;
+            let inside = fsutil::resolve_in_root(&m.rootfs, "/etc/resolv.conf")
+                .map_err(io_err("/etc/resolv.conf"))?;
+            if std::fs::symlink_metadata(&inside).is_err() {
+                created_mountpoints.push(inside);
+            }
+            mounts.push(berth_oci::bind_mount(
+                &resolv,
+                "/etc/resolv.conf",
+                true,
+                None,
+            ));
+        }
+        // `--add-host` (and a named network): RUN steps see an /etc/hosts of their own.
+        if (!self.opts.extra_hosts.is_empty() || joined.is_some()) && m.rootfs.join("etc").is_dir()
+        {
             let base = if network == berth_oci::NamespaceMode::Host {
                 std::fs::read_to_string("/etc/hosts").unwrap_or_default()
             } else {
@@ -1934,15 +2023,15 @@ impl<'a> Builder<'a> {
 
 /// The network namespace of a RUN: `RUN --network` wins over the build's `networkmode`;
 /// `none` gets a private namespace with only loopback, anything else the host's network.
-fn run_network(flag: Option<&str>, build_mode: Option<&str>) -> berth_oci::NamespaceMode {
+fn run_network(flag: Option<&str>, build_mode: Option<&str>) -> RunNet {
     let mode = match flag {
         Some("default") | None => build_mode,
         Some(m) => Some(m),
     };
-    if mode == Some("none") {
-        berth_oci::NamespaceMode::Private
-    } else {
-        berth_oci::NamespaceMode::Host
+    match mode {
+        Some("none") => RunNet::None,
+        None | Some("" | "default" | "bridge" | "host") => RunNet::Host,
+        Some(name) => RunNet::Named(name.to_string()),
     }
 }
 
@@ -2232,13 +2321,15 @@ mod tests {
 
     #[test]
     fn run_network_flag_overrides_build_mode() {
-        use berth_oci::NamespaceMode::{Host, Private};
+        use RunNet::{Host, Named, None as Private};
         assert_eq!(run_network(None, None), Host);
         assert_eq!(run_network(None, Some("none")), Private);
         assert_eq!(run_network(Some("default"), Some("none")), Private);
         assert_eq!(run_network(Some("none"), None), Private);
         assert_eq!(run_network(Some("host"), Some("none")), Host);
         assert_eq!(run_network(Some("default"), Some("bridge")), Host);
+        assert_eq!(run_network(None, Some("mynet")), Named("mynet".into()));
+        assert_eq!(run_network(Some("none"), Some("mynet")), Private);
     }
 
     #[test]

@@ -7,6 +7,6 @@ pub mod fetch;
 pub mod fsutil;
 
 pub use build::{
-    BuildError, BuildOptions, BuildOutput, CACHE_TABLE, CollectOutput, LocalBackend, Puller, build,
-    prune_cache,
+    BuildError, BuildOptions, BuildOutput, CACHE_TABLE, CollectOutput, JoinedNetwork, LocalBackend,
+    NetworkJoiner, Puller, build, prune_cache,
 };

@@ -396,6 +396,70 @@ fn add_url_and_run_network() {
     .ok();
     let o = d.docker(&["run", "--rm", "netnone", "cat", "/ifaces"]).ok();
     assert_eq!(o.out(), "0");
+    // `build --network <user network>`: RUN steps resolve the network's names.
+    d.docker(&["network", "create", "bnet"]).ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "btarget",
+        "--network",
+        "bnet",
+        "--network-alias",
+        "pingtarget.test",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    write(
+        &net,
+        "Dockerfile",
+        "FROM busybox\nRUN nslookup pingtarget.test\n",
+    );
+    let o = d
+        .docker(&["build", "--network", "bnet", net.to_str().unwrap()])
+        .ok();
+    let ip = d.inspect(
+        "{{(index .NetworkSettings.Networks \"bnet\").IPAddress}}",
+        "btarget",
+    );
+    assert!(o.stdout.contains(&ip), "{ip}: {}", o.stdout);
+    let o = d.docker(&[
+        "build",
+        "--no-cache",
+        "--network",
+        "nosuchnet",
+        net.to_str().unwrap(),
+    ]);
+    assert_ne!(o.code, 0);
+    assert!(
+        format!("{}{}", o.stdout, o.stderr).contains("nosuchnet"),
+        "{} {}",
+        o.stdout,
+        o.stderr
+    );
+    // A failed RUN's error line carries the exit code, as dockerd's does.
+    write(&net, "Dockerfile", "FROM busybox\nRUN exit 3\n");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C {} -cf - . | curl -sS --unix-socket {} -X POST -H 'Content-Type: application/x-tar' --data-binary @- http://x/v1.41/build",
+            net.display(),
+            d.sock.display()
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")).unwrap();
+    assert_eq!(last["errorDetail"]["code"], 3, "{text}");
+    assert_eq!(
+        last["error"], "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+        "{text}"
+    );
+    d.docker(&["rm", "-f", "btarget"]).ok();
+    d.docker(&["network", "rm", "bnet"]).ok();
     // --add-host reaches RUN's /etc/hosts, on the host network and without one.
     write(
         &net,

@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod archive;
+pub mod build_net;
 pub mod config;
 pub mod containers;
 pub mod error;

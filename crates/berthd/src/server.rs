@@ -107,6 +107,10 @@ impl AppState {
         )
         .await
         .context("initializing networks")?;
+        let build_networks = Arc::new(crate::build_net::BuildNetworks::new(
+            net.clone(),
+            tokio::runtime::Handle::current(),
+        ));
         let containers = ContainerService::open(
             cfg.clone(),
             db,
@@ -147,7 +151,8 @@ impl AppState {
                     cfg.exec_root.join("runtime").join("build"),
                     cfg.data_root.join("build"),
                 )?
-                .with_puller(puller),
+                .with_puller(puller)
+                .with_networks(build_networks),
             )
         };
         Ok(AppState {

@@ -39,17 +39,37 @@ pub async fn build(
     let events = st.events.clone();
     crate::progress::stream(
         move |sink| async move {
-            let id = crate::archive::with_body_reader(body, move |r| {
+            let res = crate::archive::with_body_reader(body, move |r| {
                 let mut out = SinkOutput(sink);
-                berth_build::build(&backend, r, &opts, &mut out).map_err(ApiError::from_classified)
+                match berth_build::build(&backend, r, &opts, &mut out) {
+                    Ok(id) => Ok(Ok(id)),
+                    // A failed RUN: dockerd's error line carries the exit code (clients such
+                    // as docker-py read errorDetail.code).
+                    Err(e) => match &e {
+                        berth_build::BuildError::RunFailed { code, .. } => {
+                            Ok(Err((*code, e.to_string())))
+                        }
+                        _ => Err(ApiError::from_classified(e)),
+                    },
+                }
             })
             .await?;
-            events.publish("image", "build", &id.to_string(), Default::default());
-            Ok(())
+            if let Ok(id) = &res {
+                events.publish("image", "build", &id.to_string(), Default::default());
+            }
+            Ok(res)
         },
-        |_| Vec::new(),
+        |res| match res {
+            Ok(_) => Vec::new(),
+            Err((code, message)) => vec![run_failed_line(code, &message)],
+        },
     )
     .await
+}
+
+/// The final line of a build whose RUN step failed, as dockerd writes it.
+fn run_failed_line(code: i32, message: &str) -> serde_json::Value {
+    json!({"errorDetail": {"code": code, "message": message}, "error": message})
 }
 
 /// POST `/build/prune`: empties the build cache.
