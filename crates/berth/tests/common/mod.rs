@@ -169,7 +169,14 @@ impl Daemon {
 
     /// Runs the docker CLI with bytes on stdin.
     pub fn docker_stdin(&self, args: &[&str], input: Option<&[u8]>) -> Out {
-        run_cli(DOCKER, "DOCKER_HOST", &self.host(), args, input)
+        run_cli(
+            DOCKER,
+            "DOCKER_HOST",
+            &self.host(),
+            &self.client_config(),
+            args,
+            input,
+        )
     }
 
     /// Runs the berth CLI against this daemon.
@@ -184,9 +191,16 @@ impl Daemon {
             bin.to_str().unwrap_or("berth"),
             "BERTH_HOST",
             &self.host(),
+            &self.client_config(),
             args,
             input,
         )
+    }
+
+    /// The docker CLI's config directory for this daemon's clients: one per daemon, so tests
+    /// running side by side never rewrite each other's `docker login` credentials.
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
     }
 
     /// Kills berthd with SIGKILL (containers and shims stay).
@@ -241,11 +255,16 @@ impl Daemon {
     }
 }
 
-fn run_cli(bin: &str, env: &str, host: &str, args: &[&str], input: Option<&[u8]>) -> Out {
+fn run_cli(
+    bin: &str,
+    env: &str,
+    host: &str,
+    config: &Path,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> Out {
     let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .env(env, host)
-        .env("DOCKER_CONFIG", "/tmp/berth-e2e-docker-config");
+    cmd.args(args).env(env, host).env("DOCKER_CONFIG", config);
     cmd.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -456,7 +475,7 @@ impl Daemon {
         Command::new(bin)
             .args(args)
             .env(env, self.host())
-            .env("DOCKER_CONFIG", "/tmp/berth-e2e-docker-config")
+            .env("DOCKER_CONFIG", self.client_config())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
