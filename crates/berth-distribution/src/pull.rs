@@ -519,6 +519,22 @@ async fn read_limited(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Di
     Ok(out)
 }
 
+/// How Docker names `r` in messages (`busybox:latest`, `host:5000/x:tag`) and the tag or
+/// digest its manifest is fetched by.
+fn shown_and_tag(r: &Reference) -> (String, String) {
+    let shown = if r.domain == "docker.io" {
+        r.familiar_string()
+    } else {
+        r.to_string()
+    };
+    let tag_id = match (&r.tag, &r.digest) {
+        (_, Some(d)) => d.to_string(),
+        (Some(t), None) => t.clone(),
+        (None, None) => "latest".into(),
+    };
+    (shown, tag_id)
+}
+
 /// Parses a user's reference (`busybox`, `host:5000/x:tag`, `x@sha256:..`).
 pub(crate) fn parse_reference(s: &str) -> Result<Reference, DistError> {
     Reference::parse(s)
@@ -539,16 +555,7 @@ impl Client {
     ) -> Result<ImageRecord, DistError> {
         let r = parse_reference(reference)?;
         let want = wanted_platform(platform)?;
-        let shown = if r.domain == "docker.io" {
-            r.familiar_string()
-        } else {
-            r.to_string()
-        };
-        let tag_id = match (&r.tag, &r.digest) {
-            (_, Some(d)) => d.to_string(),
-            (Some(t), None) => t.clone(),
-            (None, None) => "latest".into(),
-        };
+        let (shown, tag_id) = shown_and_tag(&r);
         let (ctx, top_digest, mt, doc) = self
             .resolve(&r, &shown, &tag_id, &want, auth, progress)
             .await?;
@@ -836,16 +843,7 @@ impl Client {
         auth: Option<&AuthConfig>,
     ) -> Result<serde_json::Value, DistError> {
         let r = parse_reference(reference)?;
-        let shown = if r.domain == "docker.io" {
-            r.familiar_string()
-        } else {
-            r.to_string()
-        };
-        let tag_id = match (&r.tag, &r.digest) {
-            (_, Some(d)) => d.to_string(),
-            (Some(t), None) => t.clone(),
-            (None, None) => "latest".into(),
-        };
+        let (shown, tag_id) = shown_and_tag(&r);
         let quiet = |_: Progress| {};
         let mut last_err = None;
         for (host, mirror) in self.endpoints(&r) {
