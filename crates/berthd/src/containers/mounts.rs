@@ -170,7 +170,14 @@ impl ContainerService {
                     } else {
                         Path::new(&m.source).to_path_buf()
                     };
-                    if m.kind == "bind" && !m.propagation.is_empty() {
+                    // Only shared/slave binds need the host's mount table (binds default to
+                    // rprivate, so a start normally skips reading it).
+                    if m.kind == "bind"
+                        && matches!(
+                            m.propagation.as_str(),
+                            "shared" | "rshared" | "slave" | "rslave"
+                        )
+                    {
                         let info = std::fs::read_to_string("/proc/self/mountinfo")?;
                         let real = std::fs::canonicalize(&source).unwrap_or(source.clone());
                         check_propagation(&info, &real, &m.propagation)
