@@ -1,7 +1,7 @@
 //! The classic builder: runs a parsed Dockerfile against the image store, one image per step,
 //! with Docker's legacy output and a persistent step cache.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Proc, Stdio};
@@ -103,7 +103,7 @@ impl BuildOptions {
         let bad = |k: &str, e: serde_json::Error| BuildError::Invalid(format!("invalid {k}: {e}"));
         // Go's FormValue: a parameter given twice counts with its first value (docker-py sends
         // `dockerfile` twice for an out-of-context Dockerfile); only `t` and `extrahosts` repeat.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (k, v) in pairs {
             if k != "t" && k != "extrahosts" && !seen.insert(k.as_str()) {
                 continue;
@@ -512,6 +512,8 @@ struct Builder<'a> {
     stage_results: Vec<Option<(Option<Digest>, Option<String>)>>,
     step_no: usize,
     total: usize,
+    /// With `--cache-from`: the named images and all their ancestors, found once per build.
+    cache_from_ids: Option<HashSet<Digest>>,
 }
 
 /// Builds the Dockerfile in `context_tar` (plain or gzip tar); returns the image id.
@@ -560,6 +562,7 @@ pub fn build(
         stage_results: Vec::new(),
         step_no: 0,
         total: 0,
+        cache_from_ids: None,
     };
     builder.run(df)
 }
@@ -924,6 +927,7 @@ impl<'a> Builder<'a> {
                                     stage_results,
                                     step_no,
                                     total,
+                                    cache_from_ids: None,
                                 };
                                 let r = sub.build_stage(stages, i, &stages[i]);
                                 (r, sub.consumed)
@@ -1087,22 +1091,29 @@ impl<'a> Builder<'a> {
     /// With `--cache-from`, as in dockerd's classic builder, a cached step counts only when it
     /// is one of the named images or an ancestor of one (names that do not resolve are
     /// skipped, so unknown names alone disable the cache).
-    fn cache_from_allows(&self, id: &Digest) -> bool {
+    fn cache_from_allows(&mut self, id: &Digest) -> bool {
         // Bounds the parent walk should a chain ever loop.
         const MAX_DEPTH: usize = 10_000;
-        self.opts.cache_from.iter().any(|name| {
-            let mut cur = self.b.store.get(name).ok().map(|r| r.id);
-            for _ in 0..MAX_DEPTH {
-                let Some(c) = cur else {
-                    return false;
-                };
-                if c == *id {
-                    return true;
+        let store = &self.b.store;
+        let names = &self.opts.cache_from;
+        self.cache_from_ids
+            .get_or_insert_with(|| {
+                let mut ids = HashSet::new();
+                for name in names {
+                    let mut cur = store.get(name).ok().map(|r| r.id);
+                    for _ in 0..MAX_DEPTH {
+                        let Some(c) = cur.take() else {
+                            break;
+                        };
+                        cur = store.get(&c.to_string()).ok().and_then(|r| r.parent);
+                        if !ids.insert(c) {
+                            break;
+                        }
+                    }
                 }
-                cur = self.b.store.get(&c.to_string()).ok().and_then(|r| r.parent);
-            }
-            false
-        })
+                ids
+            })
+            .contains(id)
     }
 
     fn try_cache(&mut self, st: &mut State, key: &str) -> Result<bool, BuildError> {
