@@ -463,20 +463,20 @@ async fn docker_hub_pull_falls_back_across_mirrors() {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Whether the store is ingesting (decompressing and hashing) a layer: a non-empty file in
-/// its content ingest directory.
-fn ingesting(root: &std::path::Path) -> bool {
-    let Ok(rd) = std::fs::read_dir(root.join("content/ingest")) else {
+/// Whether the store is unpacking a layer: the vfs snapshotter's temp dir for it already
+/// holds the file `name`.
+fn unpacking(root: &std::path::Path, name: &str) -> bool {
+    let Ok(rd) = std::fs::read_dir(root.join("vfs/tmp")) else {
         return false;
     };
     rd.flatten()
-        .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+        .any(|e| e.path().join("fs").join(name).exists())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layers_apply_while_still_downloading() {
     // The server sends half of the layer, then holds the rest until the store is already
-    // ingesting it (the apply started early), with a deadline.
+    // unpacking it (the apply started early), with a deadline.
     let tar = tar_of(&[("early-file", &noise(400_000))]);
     let (manifest, cfg, layer) = image_content(&tar);
     let dst = new_store();
@@ -510,7 +510,7 @@ async fn layers_apply_while_still_downloading() {
             let half = layer.len() / 2;
             let _ = c.write_all(&layer[..half]);
             let _ = c.flush();
-            let ok = common_poll(Duration::from_secs(10), || ingesting(&root));
+            let ok = common_poll(Duration::from_secs(10), || unpacking(&root, "early-file"));
             *seen.lock().unwrap() = Some(ok);
             let _ = c.write_all(&layer[half..]);
         } else {

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_core::Digest;
+use berth_core::sync_ahead::SyncAhead;
 use sha2::{Digest as _, Sha256};
 
 use crate::{ImageError, Result, io_err};
@@ -22,7 +23,14 @@ pub struct Ingest {
     /// None for an ingest whose bytes a reader hashes and verifies on the way in.
     hasher: Option<Sha256>,
     size: u64,
+    /// Syncs the file in the background as it grows (None if its descriptor could not be
+    /// cloned: the fsync at commit then does all the work).
+    sync: Option<SyncAhead>,
 }
+
+/// A large ingest is synced in the background every this many bytes, so the fsync at commit
+/// only pays for the last stretch (see [`SyncAhead`]).
+const SYNC_CHUNK: u64 = 32 << 20;
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -31,6 +39,9 @@ impl Write for Ingest {
             h.update(&buf[..n]);
         }
         self.size += n as u64;
+        if let Some(s) = &mut self.sync {
+            s.wrote(self.size);
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -83,10 +94,12 @@ impl ContentStore {
     pub fn ingest(&self) -> Result<Ingest> {
         let file = tempfile::NamedTempFile::new_in(&self.ingest)
             .map_err(io_err("creating ingest file"))?;
+        let sync = SyncAhead::new(file.as_file(), SYNC_CHUNK).ok();
         Ok(Ingest {
             file,
             hasher: Some(Sha256::new()),
             size: 0,
+            sync,
         })
     }
 
@@ -128,7 +141,10 @@ impl ContentStore {
         self.persist(ing, digest.clone())
     }
 
-    fn persist(&self, ing: Ingest, d: Digest) -> Result<Digest> {
+    fn persist(&self, mut ing: Ingest, d: Digest) -> Result<Digest> {
+        if let Some(s) = &mut ing.sync {
+            s.finish().map_err(io_err("syncing blob"))?;
+        }
         ing.file
             .as_file()
             .sync_all()

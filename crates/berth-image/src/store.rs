@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use berth_core::chunk_worker::ChunkWorker;
 use berth_core::{Digest, Reference};
 use berth_snapshot::Snapshotter;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -402,10 +403,17 @@ impl ImageStore {
         } else {
             Some(self.content.ingest_unhashed()?)
         };
-        let mut tee = Tee {
-            inner: layer,
-            copy: ing.map(|i| std::io::BufWriter::with_capacity(TEE_BUF, i)),
+        // The copy is written by a helper thread, off the unpacking thread's path.
+        let copy = match ing {
+            Some(i) => Some(
+                ChunkWorker::spawn("layer-copy", TEE_CHUNK, i, |ing, chunk| {
+                    ing.write_all(chunk)
+                })
+                .map_err(io_err("starting layer copy"))?,
+            ),
+            None => None,
         };
+        let mut tee = Tee { inner: layer, copy };
         let applied = self
             .snap
             .apply_layer_verified(parent, &mut tee, expected)
@@ -417,9 +425,7 @@ impl ImageStore {
             })?;
         pending.new_chains.push(chain.clone());
         if let Some(w) = tee.copy {
-            let ing = w
-                .into_inner()
-                .map_err(|e| io_err("writing layer blob")(e.into_error()))?;
+            let ing = w.finish().map_err(io_err("writing layer blob"))?;
             self.content.commit_verified(ing, expected)?;
             pending.new_blobs.push(expected.clone());
         }
@@ -860,22 +866,20 @@ fn platform(p: Option<&str>) -> Result<(String, String, Option<String>)> {
     }
 }
 
-/// Write buffer of the layer-blob copy: the unpacker reads in small pieces, and one write
-/// syscall per piece would cost more than the copy itself; small enough that the ingest file
-/// visibly grows while a layer is still streaming in.
-const TEE_BUF: usize = 64 << 10;
+/// Bytes per chunk handed to the layer-blob copy thread (one write syscall each).
+const TEE_CHUNK: usize = 1 << 20;
 
 /// Copies everything read from `inner` into `copy`.
-struct Tee<'a, W: Write> {
+struct Tee<'a> {
     inner: &'a mut dyn Read,
-    copy: Option<W>,
+    copy: Option<ChunkWorker<crate::content::Ingest>>,
 }
 
-impl<W: Write> Read for Tee<'_, W> {
+impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(w) = &mut self.copy {
-            w.write_all(&buf[..n])?;
+            w.push(&buf[..n])?;
         }
         Ok(n)
     }

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 
+use berth_core::chunk_worker::ChunkWorker;
 use sha2::{Digest as _, Sha256};
 
 use crate::{Result, SnapshotError, io_err};
@@ -37,23 +38,12 @@ const HASH_CHUNK: usize = 1 << 20;
 /// adding to it (it is about a third of the cost of applying a big layer).
 pub struct HashingReader<'a> {
     inner: &'a mut dyn Read,
-    /// Hashes inline: small streams (never shipped) and the no-thread fallback.
+    /// Hashes inline: the first chunk (small streams never start a thread) and the
+    /// no-thread fallback.
     hasher: Sha256,
-    /// Bytes read but not yet hashed (up to one chunk).
-    pending: Vec<u8>,
+    inline: usize,
     tried_worker: bool,
-    worker: Option<HashWorker>,
-}
-
-/// The helper thread: chunks go out on `tx`, emptied buffers come back on `back` for reuse.
-struct HashWorker {
-    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
-    back: std::sync::mpsc::Receiver<Vec<u8>>,
-    handle: std::thread::JoinHandle<Sha256>,
-}
-
-fn hash_thread_gone() -> std::io::Error {
-    std::io::Error::other("layer hashing thread stopped")
+    worker: Option<ChunkWorker<Sha256>>,
 }
 
 impl<'a> HashingReader<'a> {
@@ -62,48 +52,9 @@ impl<'a> HashingReader<'a> {
         HashingReader {
             inner,
             hasher: Sha256::new(),
-            pending: Vec::new(),
+            inline: 0,
             tried_worker: false,
             worker: None,
-        }
-    }
-
-    /// Hands the pending bytes to the worker, starting it on first use (when nothing has been
-    /// hashed inline yet); if no thread can be started, hashes inline from then on.
-    fn ship(&mut self) -> std::io::Result<()> {
-        if !self.tried_worker {
-            self.tried_worker = true;
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-            let (back_tx, back) = std::sync::mpsc::channel::<Vec<u8>>();
-            let spawned = std::thread::Builder::new()
-                .name("layer-hash".into())
-                .spawn(move || {
-                    let mut h = Sha256::new();
-                    for mut buf in rx {
-                        h.update(&buf);
-                        buf.clear();
-                        let _ = back_tx.send(buf);
-                    }
-                    h
-                });
-            if let Ok(handle) = spawned {
-                self.worker = Some(HashWorker { tx, back, handle });
-            }
-        }
-        match &self.worker {
-            Some(w) => {
-                let next = w
-                    .back
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
-                let full = std::mem::replace(&mut self.pending, next);
-                w.tx.send(full).map_err(|_| hash_thread_gone())
-            }
-            None => {
-                self.hasher.update(&self.pending);
-                self.pending.clear();
-                Ok(())
-            }
         }
     }
 
@@ -111,19 +62,8 @@ impl<'a> HashingReader<'a> {
     pub fn finish(mut self) -> std::io::Result<berth_core::Digest> {
         std::io::copy(&mut self, &mut std::io::sink())?;
         let hasher = match self.worker.take() {
-            Some(w) => {
-                let rest = std::mem::take(&mut self.pending);
-                if !rest.is_empty() {
-                    w.tx.send(rest).map_err(|_| hash_thread_gone())?;
-                }
-                drop(w.tx);
-                w.handle.join().map_err(|_| hash_thread_gone())?
-            }
-            None => {
-                let mut h = std::mem::take(&mut self.hasher);
-                h.update(&self.pending);
-                h
-            }
+            Some(w) => w.finish()?,
+            None => std::mem::take(&mut self.hasher),
         };
         Ok(berth_core::Digest::from_hasher(hasher))
     }
@@ -132,9 +72,26 @@ impl<'a> HashingReader<'a> {
 impl Read for HashingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.pending.extend_from_slice(&buf[..n]);
-        if self.pending.len() >= HASH_CHUNK {
-            self.ship()?;
+        if let Some(w) = &mut self.worker {
+            w.push(&buf[..n])?;
+            return Ok(n);
+        }
+        self.hasher.update(&buf[..n]);
+        self.inline += n;
+        if self.inline >= HASH_CHUNK && !self.tried_worker {
+            // The helper carries on from the state hashed so far; without a thread, hashing
+            // stays inline.
+            self.tried_worker = true;
+            self.worker = ChunkWorker::spawn(
+                "layer-hash",
+                HASH_CHUNK,
+                self.hasher.clone(),
+                |h: &mut Sha256, chunk| {
+                    h.update(chunk);
+                    Ok(())
+                },
+            )
+            .ok();
         }
         Ok(n)
     }
