@@ -27,7 +27,6 @@ use berth_core::Digest;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
 
 use crate::error::{ApiError, Code};
 
@@ -175,6 +174,43 @@ struct Upload {
     size: u64,
     hasher: ring::digest::Context,
     touched: std::time::Instant,
+}
+
+/// An upload is synced in the background each time this many more bytes arrived.
+const SYNC_CHUNK: u64 = 32 << 20;
+/// Body chunks queued between the socket and the writing thread.
+const WRITE_QUEUE: usize = 64;
+
+/// Hashes and appends the chunks from `rx` to `file` until the sender is dropped; returns the
+/// hasher, the bytes written and whether everything was written (and background syncs
+/// succeeded). A write error stops it, which the sender sees as a closed channel.
+fn write_upload(
+    file: std::fs::File,
+    mut hasher: ring::digest::Context,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> (ring::digest::Context, u64, std::io::Result<()>) {
+    use std::io::Write;
+    let mut sync = berth_core::sync_ahead::SyncAhead::new(&file, SYNC_CHUNK).ok();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut written = 0u64;
+    while let Some(chunk) = rx.blocking_recv() {
+        if let Err(e) = w.write_all(&chunk) {
+            return (hasher, written, Err(e));
+        }
+        hasher.update(&chunk);
+        written += chunk.len() as u64;
+        if let Some(s) = &mut sync {
+            // What is still in the buffer is not in the file yet.
+            s.wrote(written - w.buffer().len() as u64);
+        }
+    }
+    let mut res = w.flush();
+    if let Some(s) = &mut sync
+        && let Err(e) = s.finish()
+    {
+        res = res.and(Err(e));
+    }
+    (hasher, written, res)
 }
 
 /// Sessions idle this long are abandoned: their state and data are dropped.
@@ -400,30 +436,47 @@ impl Store {
         let file = tokio::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .await?;
-        let mut w = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            .await?
+            .into_std()
+            .await;
+        // The body is read here while a blocking thread hashes and writes it (and syncs it in
+        // the background as it grows): reading, hashing and writing overlap instead of taking
+        // turns, and the fsync at completion only waits for the last stretch.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let hasher = up.hasher.clone();
+        let writer = tokio::task::spawn_blocking(move || write_upload(file, hasher, rx));
         let mut body = body;
-        let mut written = 0u64;
-        let mut hasher = up.hasher.clone();
+        let mut failure: Option<ApiError> = None;
         while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    drop(w);
-                    let f = tokio::fs::OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .await?;
-                    f.set_len(up.size).await?;
-                    return Err(ApiError::new(Code::BlobUploadInvalid)
-                        .message(format!("reading request body: {e}")));
+            match chunk {
+                Ok(c) => {
+                    if tx.send(c).await.is_err() {
+                        break; // the writer failed; its error is collected below
+                    }
                 }
-            };
-            hasher.update(&chunk);
-            w.write_all(&chunk).await?;
-            written += chunk.len() as u64;
+                Err(e) => {
+                    failure = Some(
+                        ApiError::new(Code::BlobUploadInvalid)
+                            .message(format!("reading request body: {e}")),
+                    );
+                    break;
+                }
+            }
         }
-        w.flush().await?;
+        drop(tx);
+        let (hasher, written, wrote) = writer.await.map_err(std::io::Error::other)?;
+        if let Err(e) = wrote {
+            failure.get_or_insert(e.into());
+        }
+        if let Some(err) = failure {
+            // Roll back to what the session had before this body.
+            let f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .await?;
+            f.set_len(up.size).await?;
+            return Err(err);
+        }
         up.hasher = hasher;
         up.size += written;
         up.touched = std::time::Instant::now();
