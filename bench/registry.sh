@@ -10,13 +10,15 @@
 # (no recompression) and the timings measure the registries, not the client's compressor.
 # Both registries store on the same filesystem (under $TMPDIR) and listen on 127.0.0.1. Besides
 # skopeo (whose own digesting and file writes bound what any registry can show), a raw curl
-# upload/download of the same layer measures the servers alone. Last, `berth pull` through berthd
+# upload/download of the same layer measures the servers alone (skopeo's own CPU seconds are
+# printed beside its rows). Last, `berth pull` through berthd
 # and `docker pull` through a real dockerd (where installed) fetch the same image from
 # berth-registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-200}
 ROUNDS=${ROUNDS:-3}
+CURL_PULLS=${CURL_PULLS:-5}
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/berth-regbench.XXXXXX")
 PIDS=()
 cleanup() {
@@ -98,57 +100,82 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 stop_last() { local p=${PIDS[-1]}; kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; unset 'PIDS[-1]'; }
 
-# bench KIND: prints medians "skopeo_push skopeo_pull curl_push curl_pull" over ROUNDS. Every round
+# bench KIND: prints medians "skopeo_push skopeo_pull curl_push curl_pull skopeo_push_cpu
+# skopeo_pull_cpu" over ROUNDS (the last two: skopeo's own user+system CPU seconds). Every round
 # uses a fresh registry on a fresh port and empty storage, so skopeo's blob-info cache (keyed by
 # host:port) can never turn a push into a cross-repo mount.
 bench() {
-    local kind=$1 sp=() sl=() cp=() cl=()
+    local kind=$1 sp=() sl=() cp=() cl=() spc=() slc=()
     for ((i = 0; i < ROUNDS; i++)); do
-        local port dir t0 t1 t2 t3 t4
+        local port dir t0 t1 tp t2
         port=$(free_port)
         dir=$ROOT/$kind-$i
         "start_$kind" "$port" "$dir"
         local ref="docker://127.0.0.1:$port/bench/img:bench" out="$dir/pull"
+        # Each timed step starts on a quiet disk: write-back and discards left by the step
+        # before (this filesystem is mounted with online discard) are not billed to the next.
+        sync
         t0=$(now)
-        skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$SRC:bench" "$ref"
+        /usr/bin/time -o "$dir/cpu-push" -f '%U %S' \
+            skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$SRC:bench" "$ref"
         t1=$(now)
-        skopeo --insecure-policy copy -q --src-tls-verify=false "$ref" "oci:$out:bench"
+        sync
+        tp=$(now)
+        /usr/bin/time -o "$dir/cpu-pull" -f '%U %S' \
+            skopeo --insecure-policy copy -q --src-tls-verify=false "$ref" "oci:$out:bench"
         t2=$(now)
+        # skopeo's own CPU seconds (user + system) for each transfer.
+        spc+=("$(awk '{printf "%.2f", $1 + $2}' "$dir/cpu-push")")
+        slc+=("$(awk '{printf "%.2f", $1 + $2}' "$dir/cpu-pull")")
         cmp -s "$out/blobs/sha256/$LAYER" "$SRC/blobs/sha256/$LAYER" || { echo "$kind: pulled layer differs" >&2; exit 1; }
         rm -rf "$out"
         # Raw HTTP: one monolithic upload and one download of the layer, without skopeo's overhead.
         # POST then PUT with the whole body (distribution 2.8 ignores a monolithic POST body).
-        local loc sep
-        loc=$(curl -fsS -D - -o /dev/null -X POST "http://127.0.0.1:$port/v2/bench/raw/blobs/uploads/" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+        # These use curl's own transfer time (%{time_total}), leaving out its ~20 ms process
+        # start, which would otherwise be a large share of a 0.1 s download.
+        local loc sep post_s put_s
+        sync
+        loc=$(curl -fsS -D - -o /dev/null -w '%{stderr}%{time_total}' -X POST "http://127.0.0.1:$port/v2/bench/raw/blobs/uploads/" 2>"$dir/post-time" | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+        post_s=$(cat "$dir/post-time")
         [[ $loc == /* ]] && loc="http://127.0.0.1:$port$loc"
         [[ $loc == *\?* ]] && sep='&' || sep='?'
         # -T streams the file (--data-binary would read all of it into memory first).
-        curl -fsS -o /dev/null -T "$SRC/blobs/sha256/$LAYER" -H 'Content-Type: application/octet-stream' -H 'Expect:' \
-            "${loc}${sep}digest=sha256:$LAYER"
-        t3=$(now)
-        curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/bench/raw/blobs/sha256:$LAYER"
-        t4=$(now)
+        put_s=$(curl -fsS -o /dev/null -w '%{time_total}' -T "$SRC/blobs/sha256/$LAYER" -H 'Content-Type: application/octet-stream' -H 'Expect:' \
+            "${loc}${sep}digest=sha256:$LAYER")
+        # A download is ~0.1-0.2 s, where this VM's scheduling noise shows: take the median of
+        # CURL_PULLS of them (all served from the page cache, for both registries alike).
+        local gets=()
+        for ((g = 0; g < CURL_PULLS; g++)); do
+            gets+=("$(curl -fsS -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/v2/bench/raw/blobs/sha256:$LAYER")")
+        done
         stop_last
         rm -rf "$dir"
         sp+=("$(echo "$t1 - $t0" | bc -l)")
-        sl+=("$(echo "$t2 - $t1" | bc -l)")
-        cp+=("$(echo "$t3 - $t2" | bc -l)")
-        cl+=("$(echo "$t4 - $t3" | bc -l)")
+        sl+=("$(echo "$t2 - $tp" | bc -l)")
+        cp+=("$(echo "$post_s + $put_s" | bc -l)")
+        cl+=("$(printf '%s\n' "${gets[@]}" | median)")
     done
-    echo "$(printf '%s\n' "${sp[@]}" | median) $(printf '%s\n' "${sl[@]}" | median) $(printf '%s\n' "${cp[@]}" | median) $(printf '%s\n' "${cl[@]}" | median)"
+    local col out=""
+    for col in sp sl cp cl spc slc; do
+        local -n vals=$col
+        out+="$(printf '%s\n' "${vals[@]}" | median) "
+    done
+    echo "$out"
 }
 
-read -r B_SP B_SL B_CP B_CL < <(bench berth)
-read -r D_SP D_SL D_CP D_CL < <(bench distribution)
+read -r B_SP B_SL B_CP B_CL B_SPC B_SLC < <(bench berth)
+read -r D_SP D_SL D_CP D_CL D_SPC D_SLC < <(bench distribution)
 
 MB=$(echo "$LAYER_SIZE / 1048576" | bc -l)
 mbs() { echo "$MB / $1" | bc -l | xargs printf '%.1f'; }
-row() { printf '%-34s %-7s %9.3f %9s %9.3f %9s\n' "$1" "$2" "$3" "$(mbs "$3")" "$4" "$(mbs "$4")"; }
+row() { # row NAME CLIENT PUSH_S PULL_S [PUSH_CPU PULL_CPU]
+    printf '%-34s %-7s %9.3f %9s %9.3f %9s %11s %11s\n' "$1" "$2" "$3" "$(mbs "$3")" "$4" "$(mbs "$4")" "${5:--}" "${6:--}"
+}
 DIST_VERSION=$(docker-registry --version 2>/dev/null | awk '{print $3}')
 printf '\npush/pull of one %.0f MiB layer, median of %d rounds (fresh registry per round)\n' "$MB" "$ROUNDS"
-printf '%-34s %-7s %9s %9s %9s %9s\n' registry client "push s" "push MB/s" "pull s" "pull MB/s"
-row "berth-registry ($(basename "$(dirname "$BERTH_REGISTRY")"))" skopeo "$B_SP" "$B_SL"
-row "docker-registry $DIST_VERSION" skopeo "$D_SP" "$D_SL"
+printf '%-34s %-7s %9s %9s %9s %9s %11s %11s\n' registry client "push s" "push MB/s" "pull s" "pull MB/s" "client cpu↑" "client cpu↓"
+row "berth-registry ($(basename "$(dirname "$BERTH_REGISTRY")"))" skopeo "$B_SP" "$B_SL" "$B_SPC" "$B_SLC"
+row "docker-registry $DIST_VERSION" skopeo "$D_SP" "$D_SL" "$D_SPC" "$D_SLC"
 row "berth-registry ($(basename "$(dirname "$BERTH_REGISTRY")"))" curl "$B_CP" "$B_CL"
 row "docker-registry $DIST_VERSION" curl "$D_CP" "$D_CL"
 printf '\nspeedup berth/distribution (target >= 2x): skopeo push %.2fx, pull %.2fx; curl push %.2fx, pull %.2fx\n' \
@@ -168,6 +195,7 @@ pull_rounds() { # pull_rounds CLI...: median seconds of ROUNDS cold pulls of $RE
     local t=()
     for ((i = 0; i < ROUNDS; i++)); do
         "$@" rmi -f "$REF" >/dev/null 2>&1 || true
+        sync
         local s e
         s=$(now)
         "$@" pull -q "$REF" >/dev/null
