@@ -433,12 +433,7 @@ fn add_url_and_run_network() {
         net.to_str().unwrap(),
     ]);
     assert_ne!(o.code, 0);
-    assert!(
-        format!("{}{}", o.stdout, o.stderr).contains("nosuchnet"),
-        "{} {}",
-        o.stdout,
-        o.stderr
-    );
+    o.assert_says("nosuchnet");
     // A failed RUN's error line carries the exit code, as dockerd's does.
     write(&net, "Dockerfile", "FROM busybox\nRUN exit 3\n");
     let o = std::process::Command::new("sh")
@@ -485,12 +480,7 @@ fn add_url_and_run_network() {
     );
     let o = d.docker(&["build", ctx.to_str().unwrap()]);
     assert_ne!(o.code, 0);
-    assert!(
-        format!("{}{}", o.stdout, o.stderr).contains("with status 404 Not Found"),
-        "{} {}",
-        o.stdout,
-        o.stderr
-    );
+    o.assert_says("with status 404 Not Found");
     // BuildKit-only RUN mounts: Docker's classic-builder error.
     write(
         &ctx,
@@ -499,10 +489,5 @@ fn add_url_and_run_network() {
     );
     let o = d.docker(&["build", ctx.to_str().unwrap()]);
     assert_ne!(o.code, 0);
-    assert!(
-        format!("{}{}", o.stdout, o.stderr).contains("the --mount option requires BuildKit"),
-        "{} {}",
-        o.stdout,
-        o.stderr
-    );
+    o.assert_says("the --mount option requires BuildKit");
 }

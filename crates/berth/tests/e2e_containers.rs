@@ -529,20 +529,10 @@ fn exec_options_and_errors() {
         // dockerd ends every exec that cannot start with 126 (unlike `run`, which says 127).
         let o = d.cli(cli, &["exec", "ex", "nosuch"]);
         assert_eq!(o.code, 126, "{cli:?} {} {}", o.stdout, o.stderr);
-        assert!(
-            format!("{}{}", o.stdout, o.stderr).contains("executable file not found in $PATH"),
-            "{cli:?} {} {}",
-            o.stdout,
-            o.stderr
-        );
+        o.assert_says("executable file not found in $PATH");
         let o = d.cli(cli, &["exec", "-u", "nouser", "ex", "true"]);
         assert_eq!(o.code, 126, "{cli:?} {} {}", o.stdout, o.stderr);
-        assert!(
-            format!("{}{}", o.stdout, o.stderr).contains("nouser"),
-            "{cli:?} {} {}",
-            o.stdout,
-            o.stderr
-        );
+        o.assert_says("nouser");
         let o = d.cli(cli, &["exec", "nosuch-ctr", "true"]);
         assert_eq!(o.code, 1, "{cli:?}");
         assert!(

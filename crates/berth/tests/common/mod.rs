@@ -74,6 +74,15 @@ impl Out {
         );
         self
     }
+    /// Panics with the full output unless stdout or stderr contains `text`.
+    pub fn assert_says(&self, text: &str) {
+        assert!(
+            format!("{}{}", self.stdout, self.stderr).contains(text),
+            "wanted {text:?} in stdout={:?} stderr={:?}",
+            self.stdout,
+            self.stderr
+        );
+    }
     /// Trimmed stdout.
     pub fn out(&self) -> &str {
         self.stdout.trim()
